@@ -1,0 +1,29 @@
+# `make demo` and `make test` are the two commands a new user runs; both install first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip -q --disable-pip-version-check
+CONSTRAINTS := requirements/constraints.txt
+
+.PHONY: install test demo bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py requirements/constraints.txt requirements/fairseq.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -c $(CONSTRAINTS) torch torchvision
+	$(PIP) install --no-deps -r requirements/fairseq.txt
+	$(PIP) install -c $(CONSTRAINTS) -e ".[test]"
+	touch $@
+
+test: install
+	$(PY) -m pytest tests
+
+demo: install
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
+
+bench: install
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo_work

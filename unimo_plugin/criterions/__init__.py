@@ -1,0 +1,1 @@
+"""Registered criterions of the UNIMO plugin."""

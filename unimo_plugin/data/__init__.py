@@ -1,0 +1,1 @@
+"""Data formats, readers and fairseq datasets of the UNIMO plugin."""

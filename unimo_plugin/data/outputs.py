@@ -1,0 +1,94 @@
+"""Shared discipline of every writer: atomic outputs, manifests, sharding and input errors.
+
+A writer never leaves a half-written file that looks complete: it writes to a temporary
+name beside the target and renames at the end. Each output gets a JSON manifest.
+"""
+import contextlib
+import json
+import os
+import shutil
+import time
+
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+class InputError(ValueError):
+    """Bad input, reported with the file and (where known) the line it came from."""
+
+    def __init__(self, path, message, line=None):
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")
+        self.path, self.line = path, line
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a temporary path (file or directory) that is renamed to ``path`` on success.
+
+    On an exception the temporary is removed and ``path`` is left as it was.
+    """
+    tmp = f"{path}.tmp-{os.getpid()}"
+    _remove(tmp)
+    try:
+        yield tmp
+        if os.path.isdir(path) and os.path.isdir(tmp):
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        _remove(tmp)
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def manifest_path(output):
+    return f"{output}{MANIFEST_SUFFIX}"
+
+
+def write_manifest(output, kind, **fields):
+    """Write ``<output>.manifest.json`` atomically: format kind/version, counts, dims, sources, options."""
+    record = {"kind": kind, "format_version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    record.update(fields)
+    with atomic_output(manifest_path(output)) as tmp, open(tmp, "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    return record
+
+
+def read_manifest(output):
+    with open(manifest_path(output)) as f:
+        return json.load(f)
+
+
+def shard_bounds(num_items, num_shards, shard_id):
+    """Contiguous [start, end) of the items that shard ``shard_id`` of ``num_shards`` owns."""
+    if num_shards < 1 or not 0 <= shard_id < num_shards:
+        raise ValueError(f"--shard-id must be in [0, {num_shards}), got {shard_id}")
+    per = -(-num_items // num_shards) if num_items else 0
+    return min(shard_id * per, num_items), min((shard_id + 1) * per, num_items)
+
+
+def add_sharding_args(parser):
+    """The ``--num-shards/--shard-id/--workers`` options every per-item script shares."""
+    parser.add_argument("--num-shards", type=int, default=1,
+                        help="split the work into this many contiguous shards (e.g. one per machine)")
+    parser.add_argument("--shard-id", type=int, default=0,
+                        help="which shard this process writes (0-based); outputs get a .shardK-of-N suffix "
+                             "when --num-shards > 1")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes for the per-item work")
+    return parser
+
+
+def shard_output(output, num_shards, shard_id):
+    """The output path of one shard (the plain path when unsharded)."""
+    return output if num_shards == 1 else f"{output}.shard{shard_id}-of-{num_shards}"
+
+
+def is_complete(output):
+    """A finished output has its manifest: a resumed run skips it."""
+    return os.path.exists(output) and os.path.exists(manifest_path(output))

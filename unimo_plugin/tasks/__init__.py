@@ -1,0 +1,1 @@
+"""Registered tasks of the UNIMO plugin."""
