@@ -1,0 +1,2 @@
+"""The ``unimo`` model and its architectures."""
+from .unimo import UnimoConfig, UnimoModel  # noqa: F401

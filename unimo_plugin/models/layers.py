@@ -1,0 +1,58 @@
+"""Post-LayerNorm transformer layer (BERT/RoBERTa) with attention through SDPA.
+
+Parameter names follow fairseq's ``TransformerEncoderLayer`` (``self_attn.{q,k,v,out}_proj``,
+``self_attn_layer_norm``, ``fc1``, ``fc2``, ``final_layer_norm``) so RoBERTa weights load by name.
+Tensors are batch-first: (B, L, H).
+"""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from fairseq import utils
+from fairseq.modules import FairseqDropout, LayerNorm
+from torch import nn
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float):
+        super().__init__()
+        if embed_dim % num_heads:
+            raise ValueError(f"embed dim {embed_dim} is not divisible by {num_heads} attention heads")
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.q_proj = nn.Linear(embed_dim, embed_dim)
+        self.k_proj = nn.Linear(embed_dim, embed_dim)
+        self.v_proj = nn.Linear(embed_dim, embed_dim)
+        self.out_proj = nn.Linear(embed_dim, embed_dim)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, H) -> (B, heads, L, H / heads)
+        bsz, length, _ = x.shape
+        return x.view(bsz, length, self.num_heads, -1).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out_proj(out.transpose(1, 2).flatten(2))
+
+
+class TransformerLayer(nn.Module):
+    """x = LN(x + drop(attn(x))); x = LN(x + drop(fc2(drop_act(act(fc1(x))))))."""
+
+    def __init__(self, embed_dim, ffn_dim, num_heads, dropout, attention_dropout,
+                 activation_dropout, activation_fn):
+        super().__init__()
+        self.self_attn = SelfAttention(embed_dim, num_heads, attention_dropout)
+        self.self_attn_layer_norm = LayerNorm(embed_dim)
+        self.fc1 = nn.Linear(embed_dim, ffn_dim)
+        self.fc2 = nn.Linear(ffn_dim, embed_dim)
+        self.final_layer_norm = LayerNorm(embed_dim)
+        self.activation_fn = utils.get_activation_fn(activation_fn)
+        self.dropout_module = FairseqDropout(dropout, module_name=self.__class__.__name__)
+        self.activation_dropout_module = FairseqDropout(activation_dropout, module_name=self.__class__.__name__)
+
+    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        x = self.self_attn_layer_norm(x + self.dropout_module(self.self_attn(x, attn_mask)))
+        hidden = self.activation_dropout_module(self.activation_fn(self.fc1(x)))
+        return self.final_layer_norm(x + self.dropout_module(self.fc2(hidden)))

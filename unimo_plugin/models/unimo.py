@@ -1,0 +1,210 @@
+"""UNIMO: one post-LN transformer over text, image regions, or image-text pairs.
+
+Sequence layout: ``[IMG] r1..rn <s> w1..wm </s>`` — the image part is absent for text-only
+input and the text part for image-only input. Bidirectional attention for understanding,
+the UniLM seq2seq mask (``target_mask``) for generation.
+"""
+import logging
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+import torch.utils.checkpoint
+from fairseq import utils
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.models import BaseFairseqModel, register_model, register_model_architecture
+from fairseq.models.roberta.model import RobertaLMHead
+from fairseq.modules.transformer_sentence_encoder import init_bert_params
+from fairseq.utils import safe_getattr
+from torch import nn
+
+from .embeddings import RegionEmbeddings, TextEmbeddings
+from .heads import Pooler, RegionHead
+from .layers import TransformerLayer
+from .masks import attention_mask
+from .roberta_init import load_roberta_into
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class UnimoConfig(FairseqDataclass):
+    encoder_layers: int = field(default=12, metadata={"help": "number of transformer layers"})
+    encoder_embed_dim: int = field(default=768, metadata={"help": "hidden size H"})
+    encoder_ffn_embed_dim: int = field(default=3072, metadata={"help": "feed-forward inner size (4H in UNIMO)"})
+    encoder_attention_heads: int = field(default=12, metadata={"help": "number of attention heads"})
+    activation_fn: ChoiceEnum(utils.get_available_activation_fns()) = field(
+        default="gelu", metadata={"help": "activation of the feed-forward layers and the LM head"}
+    )
+    pooler_activation_fn: ChoiceEnum(utils.get_available_activation_fns()) = field(
+        default="relu", metadata={"help": "activation of the pooled <s> and [IMG] heads"}
+    )
+    dropout: float = field(default=0.1, metadata={"help": "dropout on embeddings and layer outputs"})
+    attention_dropout: float = field(default=0.1, metadata={"help": "dropout on attention probabilities"})
+    activation_dropout: float = field(default=0.0, metadata={"help": "dropout after the FFN activation"})
+    max_positions: int = field(default=512, metadata={"help": "maximum number of text tokens"})
+    region_feature_dim: int = field(
+        default=2048, metadata={"help": "dimension of one detector region feature (2048 for bottom-up attention)"}
+    )
+    num_region_classes: int = field(
+        default=1601, metadata={"help": "classes of the detector (1600 Visual Genome objects + background)"}
+    )
+    checkpoint_activations: bool = field(
+        default=False, metadata={"help": "recompute each layer in the backward pass to save activation memory"}
+    )
+    init_from_roberta: Optional[str] = field(
+        default=None,
+        metadata={"help": "fairseq RoBERTa checkpoint (model.pt) that initialises the text path; "
+                          "image-only parameters keep their random init"},
+    )
+
+
+@register_model("unimo", dataclass=UnimoConfig)
+class UnimoModel(BaseFairseqModel):
+    def __init__(self, cfg: UnimoConfig, dictionary):
+        super().__init__()
+        self.cfg = cfg
+        self.padding_idx = dictionary.pad()
+        dim = cfg.encoder_embed_dim
+        self.text_embeddings = TextEmbeddings(len(dictionary), dim, self.padding_idx, cfg.max_positions, cfg.dropout)
+        self.region_embeddings = RegionEmbeddings(cfg.region_feature_dim, dim, cfg.dropout)
+        self.layers = nn.ModuleList(
+            TransformerLayer(dim, cfg.encoder_ffn_embed_dim, cfg.encoder_attention_heads, cfg.dropout,
+                             cfg.attention_dropout, cfg.activation_dropout, cfg.activation_fn)
+            for _ in range(cfg.encoder_layers)
+        )
+        self.lm_head = RobertaLMHead(dim, len(dictionary), cfg.activation_fn,
+                                     weight=self.text_embeddings.embed_tokens.weight)
+        self.text_pooler = Pooler(dim, cfg.pooler_activation_fn)
+        self.image_pooler = Pooler(dim, cfg.pooler_activation_fn)
+        self.region_feature_head = RegionHead(dim, cfg.region_feature_dim)
+        self.region_class_head = RegionHead(dim, cfg.num_region_classes)
+        self.apply(init_bert_params)
+
+    @classmethod
+    def build_model(cls, cfg: UnimoConfig, task):
+        model = cls(cfg, task.source_dictionary)
+        if cfg.init_from_roberta:
+            load_roberta_into(model, cfg.init_from_roberta)
+        return model
+
+    def max_positions(self):
+        return self.cfg.max_positions
+
+    def extract_features(
+        self,
+        src_tokens: Optional[torch.Tensor] = None,
+        regions: Optional[torch.Tensor] = None,
+        boxes: Optional[torch.Tensor] = None,
+        region_padding_mask: Optional[torch.Tensor] = None,
+        target_mask: Optional[torch.Tensor] = None,
+        return_all_hiddens: bool = False,
+    ):
+        """Run the transformer.
+
+        Args:
+            src_tokens: (B, T) text tokens, right-padded; None for image-only input.
+            regions: (B, R, D) region features; None for text-only input.
+            boxes: (B, R, 5) normalised boxes.
+            region_padding_mask: (B, R), True at padded regions (default: none padded).
+            target_mask: (B, T), True at the text positions that form the seq2seq target;
+                None (or all False) gives bidirectional attention.
+
+        Returns:
+            text states (B, T, H) or None, image states (B, R + 1, H) or None ([IMG] first),
+            and a dict with ``inner_states`` (every layer's output when asked).
+        """
+        parts, pads, targets = [], [], []
+        if regions is not None:
+            if region_padding_mask is None:
+                region_padding_mask = regions.new_zeros(regions.shape[:2], dtype=torch.bool)
+            image, image_pad = self.region_embeddings(regions, boxes, region_padding_mask)
+            parts.append(image)
+            pads.append(image_pad)
+            targets.append(torch.zeros_like(image_pad))
+        if src_tokens is not None:
+            parts.append(self.text_embeddings(src_tokens))
+            text_pad = src_tokens.eq(self.padding_idx)
+            pads.append(text_pad)
+            targets.append(target_mask if target_mask is not None else torch.zeros_like(text_pad))
+        if not parts:
+            raise ValueError("UNIMO needs text tokens, region features, or both")
+
+        x = torch.cat(parts, dim=1)
+        padding_mask = torch.cat(pads, dim=1)
+        mask = attention_mask(padding_mask, torch.cat(targets, dim=1) if target_mask is not None else None)
+        inner_states = [x] if return_all_hiddens else []
+        for layer in self.layers:
+            if self.cfg.checkpoint_activations and self.training:
+                x = torch.utils.checkpoint.checkpoint(layer, x, mask, use_reentrant=False)
+            else:
+                x = layer(x, mask)
+            if return_all_hiddens:
+                inner_states.append(x)
+
+        num_image = parts[0].size(1) if regions is not None else 0
+        image_states = x[:, :num_image] if regions is not None else None
+        text_states = x[:, num_image:] if src_tokens is not None else None
+        return text_states, image_states, {"inner_states": inner_states, "padding_mask": padding_mask}
+
+    def forward(
+        self,
+        src_tokens=None,
+        regions=None,
+        boxes=None,
+        region_padding_mask=None,
+        target_mask=None,
+        features_only: bool = False,
+        return_all_hiddens: bool = False,
+        masked_tokens: Optional[torch.Tensor] = None,
+        **unused,
+    ):
+        """RoBERTa-style: (LM logits or text features, extra); extra holds the image states.
+
+        ``masked_tokens`` (B, T) selects the positions whose logits are computed, as in
+        fairseq's masked LM criterion.
+        """
+        text, image, extra = self.extract_features(
+            src_tokens, regions, boxes, region_padding_mask, target_mask, return_all_hiddens
+        )
+        extra["image_states"] = image
+        if text is not None and not features_only:
+            text = self.lm_head(text, masked_tokens)
+        return text, extra
+
+    def pooled_text(self, text_states: torch.Tensor) -> torch.Tensor:
+        """FC + ReLU on ``<s>``: the sentence representation."""
+        return self.text_pooler(text_states[:, 0])
+
+    def pooled_image(self, image_states: torch.Tensor) -> torch.Tensor:
+        """FC + ReLU on ``[IMG]``: the image representation."""
+        return self.image_pooler(image_states[:, 0])
+
+    def get_targets(self, sample, net_output):
+        return sample["target"]
+
+
+@register_model_architecture("unimo", "unimo_base")
+def unimo_base(args):
+    args.encoder_layers = safe_getattr(args, "encoder_layers", 12)
+    args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", 768)
+    args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", 3072)
+    args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", 12)
+
+
+@register_model_architecture("unimo", "unimo_large")
+def unimo_large(args):
+    args.encoder_layers = safe_getattr(args, "encoder_layers", 24)
+    args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", 1024)
+    args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", 4096)
+    args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", 16)
+
+
+@register_model_architecture("unimo", "unimo_tiny")
+def unimo_tiny(args):
+    """A few small layers for tests and the CPU demo."""
+    args.encoder_layers = safe_getattr(args, "encoder_layers", 4)
+    args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", 128)
+    args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", 512)
+    args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", 4)
+    args.max_positions = safe_getattr(args, "max_positions", 256)
