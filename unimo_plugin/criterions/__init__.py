@@ -1,1 +1,2 @@
 """Registered criterions of the UNIMO plugin."""
+from . import unimo_pretrain  # noqa: F401

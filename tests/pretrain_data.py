@@ -1,0 +1,80 @@
+"""Tiny synthetic pretraining data in the on-disk formats the data scripts write.
+
+Words 1000..1039 (dictionary symbols); image ``k``'s regions carry a feature pattern tied to
+its caption's first word, so the data is learnable.
+"""
+import os
+
+import numpy as np
+import torch
+from fairseq.data import Dictionary
+from fairseq.data.indexed_dataset import make_builder
+
+from unimo_plugin.data import cmcl_sidecars
+from unimo_plugin.data.outputs import write_manifest
+from unimo_plugin.data.region_store import RegionStoreWriter
+
+FEATURE_DIM, NUM_CLASSES, NUM_WORDS = 12, 5, 40
+
+
+def dictionary():
+    d = Dictionary()
+    for i in range(NUM_WORDS):
+        d.add_symbol(str(1000 + i), n=NUM_WORDS - i)
+    return d
+
+
+def write_tokens(prefix, items, vocab_size):
+    builder = make_builder(prefix + ".bin", impl="mmap", vocab_size=vocab_size)
+    for item in items:
+        builder.add_item(torch.tensor(item, dtype=torch.long))
+    builder.finalize(prefix + ".idx")
+
+
+def write_store(path, num_images, rng, with_classes=True):
+    with RegionStoreWriter(path, FEATURE_DIM, "float32", NUM_CLASSES if with_classes else None) as w:
+        for k in range(num_images):
+            n = int(rng.integers(3, 7))
+            xy = rng.uniform(0, 50, (n, 2))
+            boxes = np.concatenate([xy, xy + rng.uniform(5, 50, (n, 2))], 1)
+            features = rng.normal(size=(n, FEATURE_DIM)) + (k % 7)
+            probs = rng.dirichlet(np.ones(NUM_CLASSES), n) if with_classes else None
+            w.add(str(k), 100, 100, boxes, features, probs)
+
+
+def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0):
+    """DATA dir with dict.txt, text/, images/ and pairs/ (train and valid splits)."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(root, exist_ok=True)
+    d.save(os.path.join(root, "dict.txt"))
+    word = lambda i: d.index(str(1000 + i))  # noqa: E731
+    eos = d.eos()
+    for sub in ("text", "images", "pairs"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    for split, n_lines in (("train", 200), ("valid", 20)):
+        lines = [[word(int(w)) for w in rng.integers(0, NUM_WORDS, rng.integers(4, 12))] + [eos]
+                 for _ in range(n_lines)]
+        write_tokens(os.path.join(root, "text", split), lines, len(d))
+        write_store(os.path.join(root, "images", split), num_images // 2, rng)
+    store = os.path.join(root, "pair_store")
+    write_store(store, num_images, rng)
+    for split, images in (("train", range(num_images - 4)), ("valid", range(num_images - 4, num_images))):
+        captions, rows = [], []
+        for k in images:
+            for c in range(captions_per_image):
+                captions.append([word(k % 7), word(10 + c)] + [word(int(w)) for w in rng.integers(20, 40, 3)] + [eos])
+                rows.append(k)
+        prefix = os.path.join(root, "pairs", split)
+        write_tokens(prefix, captions, len(d))
+        np.save(prefix + ".image_rows.npy", np.array(rows, dtype=np.int64))
+        if sidecars:
+            para = [[c[:2] + c[3:]] for c in captions]
+            negs = [[[word((k + 1) % 7)] + c[1:], [word((k + 2) % 7)] + c[1:]] for c, k in zip(captions, rows)]
+            meta = [[{"level": "word", "swapped": "object"}] * 2 for _ in captions]
+            texts = [[c[:3] + [eos]] if i % 2 else [] for i, c in enumerate(captions)]
+            cmcl_sidecars.write_text_sidecar(prefix, "paraphrases", para, len(d))
+            cmcl_sidecars.write_text_sidecar(prefix, "negatives", negs, len(d), meta)
+            cmcl_sidecars.write_text_sidecar(prefix, "texts", texts, len(d))
+            cmcl_sidecars.write_image_sidecar(prefix, [[(k + 7) % num_images] for k in rows])
+    write_manifest(os.path.join(root, "pairs"), "unimo_captions", region_store=os.path.abspath(store))
+    return root

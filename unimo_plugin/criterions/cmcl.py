@@ -1,0 +1,79 @@
+"""Cross-modal contrastive learning (CMCL) over single-modal embeddings.
+
+For an anchor pair (V, W) the loss is
+
+    -log( sum_{positives} exp(d / tau) / sum_{positives + negatives} exp(d / tau) )
+
+with d the cosine similarity of a pooled [IMG] and a pooled <s>. Positives: (V, W) itself,
+paraphrases (V, W+), retrieved texts (V, T) and retrieved images (I, W). Negatives: hard
+negatives (V, W-) and every other anchor of the global batch, as (V, W_j) and (V_j, W).
+Other captions of the same image are neither (they are not wrong, and not the anchor).
+"""
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.distributed.nn.functional import all_gather
+
+
+def gather_anchors(image_emb, text_emb, image_rows, group=None):
+    """All anchors of all workers, in rank order, padded to the largest local count.
+
+    The gather is differentiable: the gradient w.r.t. another worker's anchors is sent back to
+    it, so summing workers' gradients equals the gradient of one process on the whole batch.
+    Returns (images, texts, rows, valid, offset of this worker's anchors).
+    """
+    if not dist.is_available() or not dist.is_initialized() or dist.get_world_size(group) == 1:
+        valid = torch.ones(len(image_rows), dtype=torch.bool, device=image_rows.device)
+        return image_emb, text_emb, image_rows, valid, 0
+    count = torch.tensor([len(image_rows)], device=image_rows.device)
+    counts = [torch.zeros_like(count) for _ in range(dist.get_world_size(group))]
+    dist.all_gather(counts, count, group=group)
+    counts = [int(c) for c in counts]
+    width = max(counts)
+
+    def pad(x, value=0):
+        return F.pad(x, (0, 0) * (x.dim() - 1) + (0, width - len(x)), value=value)
+
+    images = torch.cat(all_gather(pad(image_emb), group=group))
+    texts = torch.cat(all_gather(pad(text_emb), group=group))
+    rows_list = [torch.zeros_like(pad(image_rows, -1)) for _ in counts]
+    dist.all_gather(rows_list, pad(image_rows, -1), group=group)
+    valid = torch.cat([torch.arange(width, device=image_rows.device) < c for c in counts])
+    return images, texts, torch.cat(rows_list), valid, dist.get_rank(group) * width
+
+
+def cmcl_loss(image_emb, text_emb, num_anchors, candidates, image_rows, tau, group=None):
+    """Summed CMCL loss over the local anchors and the number of anchors whose best-scoring
+    candidate is a positive.
+
+    Args:
+        image_emb: (Ni, H) pooled [IMG] of the local images; the first ``num_anchors`` are the anchors'.
+        text_emb: (Nt, H) pooled <s> of the local texts; the first ``num_anchors`` are the anchors'.
+        candidates: dict of (A, M) tensors ``candidate_image``, ``candidate_text`` (indices into
+            the local embeddings), ``candidate_positive`` and ``candidate_valid``.
+        image_rows: (A,) region-store rows of the anchor images.
+        tau: temperature (a scalar tensor).
+    """
+    image_emb = F.normalize(image_emb.float(), dim=-1)
+    text_emb = F.normalize(text_emb.float(), dim=-1)
+    anchor_images, anchor_texts = image_emb[:num_anchors], text_emb[:num_anchors]
+    all_images, all_texts, all_rows, all_valid, offset = gather_anchors(anchor_images, anchor_texts, image_rows, group)
+
+    local = torch.arange(num_anchors, device=image_rows.device)
+    is_self = (local + offset)[:, None] == torch.arange(len(all_rows), device=image_rows.device)[None, :]
+    same_image = image_rows[:, None] == all_rows[None, :]
+    image_to_text = anchor_images @ all_texts.t()  # (A, G): (V, W_j)
+    text_to_image = anchor_texts @ all_images.t()  # (A, G): (V_j, W)
+    side = (image_emb[candidates["candidate_image"]] * text_emb[candidates["candidate_text"]]).sum(-1)
+
+    scores = torch.cat([image_to_text, text_to_image, side], dim=1) / tau
+    positive = torch.cat([is_self, torch.zeros_like(is_self), candidates["candidate_positive"]], dim=1)
+    valid = torch.cat([all_valid & (is_self | ~same_image), all_valid & ~same_image,
+                       candidates["candidate_valid"]], dim=1)
+    positive = positive & valid
+    neg_inf = torch.finfo(scores.dtype).min
+    loss = torch.logsumexp(scores.masked_fill(~valid, neg_inf), dim=1) \
+        - torch.logsumexp(scores.masked_fill(~positive, neg_inf), dim=1)
+    best = scores.masked_fill(~valid, neg_inf).argmax(dim=1)
+    correct = positive.gather(1, best[:, None]).sum()
+    return loss.sum(), correct

@@ -1,0 +1,106 @@
+"""CMCL sidecars: per caption, the extra texts and images that cross-modal contrastive learning uses.
+
+For a caption split ``PAIRS/{split}`` (see ``caption_binarizer``) the sidecars sit beside it::
+
+    {split}.cmcl.paraphrases.{bin,idx}     X+: sentence-level rewrites (back-translation) of the caption
+    {split}.cmcl.negatives.{bin,idx}       X-: hard negatives (TF-IDF retrieved captions, scene-graph rewrites)
+    {split}.cmcl.negatives.meta.jsonl      one JSON per negative: its level and what was swapped
+    {split}.cmcl.texts.{bin,idx}           XT: corpus sentences close to the caption, paired with its image
+    {split}.cmcl.images.npy                XI: region-store rows of images close to the caption's image
+    {split}.cmcl.<kind>.offsets.npy        int64 (num_captions + 1): caption i owns items offsets[i]:offsets[i+1]
+
+Every kind is optional and independent; a caption may have no items of a kind. Token items are
+``</s>``-terminated like the captions themselves.
+"""
+import json
+import os
+
+import numpy as np
+import torch
+from fairseq.data.indexed_dataset import MMapIndexedDataset, data_file_path, index_file_path, make_builder
+
+from .outputs import atomic_output
+
+TEXT_KINDS = ("paraphrases", "negatives", "texts")
+IMAGE_KIND = "images"
+KINDS = TEXT_KINDS + (IMAGE_KIND,)
+
+
+def _prefix(split_prefix, kind):
+    return f"{split_prefix}.cmcl.{kind}"
+
+
+def offsets_path(split_prefix, kind):
+    return _prefix(split_prefix, kind) + ".offsets.npy"
+
+
+def exists(split_prefix, kind):
+    return os.path.exists(offsets_path(split_prefix, kind))
+
+
+def write_text_sidecar(split_prefix, kind, items_per_caption, vocab_size, meta_per_caption=None):
+    """Write a text sidecar: ``items_per_caption[i]`` is a list of 1-d token tensors for caption i.
+
+    ``meta_per_caption`` (negatives only) gives one JSON-serialisable record per item. Outputs are
+    atomic; the offsets file is written last, so a sidecar without it is never read.
+    """
+    if kind not in TEXT_KINDS:
+        raise ValueError(f"unknown text sidecar kind {kind!r}; expected one of {TEXT_KINDS}")
+    prefix = _prefix(split_prefix, kind)
+    offsets = [0]
+    with atomic_output(data_file_path(prefix)) as tmp_bin, atomic_output(index_file_path(prefix)) as tmp_idx:
+        builder = make_builder(tmp_bin, impl="mmap", vocab_size=vocab_size)
+        for items in items_per_caption:
+            for tokens in items:
+                builder.add_item(torch.as_tensor(tokens, dtype=torch.long))
+            offsets.append(offsets[-1] + len(items))
+        builder.finalize(tmp_idx)
+    if meta_per_caption is not None:
+        with atomic_output(prefix + ".meta.jsonl") as tmp, open(tmp, "w") as f:
+            for caption, records in enumerate(meta_per_caption):
+                if len(records) != offsets[caption + 1] - offsets[caption]:
+                    raise ValueError(f"caption {caption}: {len(records)} metadata records for "
+                                     f"{offsets[caption + 1] - offsets[caption]} items")
+                for record in records:
+                    f.write(json.dumps(record) + "\n")
+    _save_offsets(split_prefix, kind, offsets)
+
+
+def write_image_sidecar(split_prefix, rows_per_caption):
+    """Write the retrieved-image sidecar: ``rows_per_caption[i]`` lists region-store rows."""
+    rows = [int(r) for caption_rows in rows_per_caption for r in caption_rows]
+    offsets = np.cumsum([0] + [len(r) for r in rows_per_caption])
+    with atomic_output(_prefix(split_prefix, IMAGE_KIND) + ".npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, np.asarray(rows, dtype=np.int64))
+    _save_offsets(split_prefix, IMAGE_KIND, offsets)
+
+
+def _save_offsets(split_prefix, kind, offsets):
+    with atomic_output(offsets_path(split_prefix, kind)) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.asarray(offsets, dtype=np.int64))
+
+
+class CaptionSidecar:
+    """Read one kind of sidecar: ``sidecar[i]`` is caption i's list of token tensors (or store rows)."""
+
+    def __init__(self, split_prefix, kind, num_captions):
+        self.kind = kind
+        self.offsets = np.load(offsets_path(split_prefix, kind), mmap_mode="r")
+        if len(self.offsets) != num_captions + 1:
+            raise ValueError(f"{offsets_path(split_prefix, kind)}: {len(self.offsets) - 1} captions, "
+                             f"but the caption dataset {split_prefix} has {num_captions}")
+        if kind == IMAGE_KIND:
+            self.items = np.load(_prefix(split_prefix, kind) + ".npy", mmap_mode="r")
+            count = len(self.items)
+        else:
+            self.items = MMapIndexedDataset(_prefix(split_prefix, kind))
+            count = len(self.items)
+        if int(self.offsets[-1]) != count:
+            raise ValueError(f"{offsets_path(split_prefix, kind)} ends at {int(self.offsets[-1])} but "
+                             f"{_prefix(split_prefix, kind)} holds {count} items")
+
+    def __getitem__(self, caption):
+        start, end = int(self.offsets[caption]), int(self.offsets[caption + 1])
+        if self.kind == IMAGE_KIND:
+            return [int(r) for r in self.items[start:end]]
+        return [self.items[i].long() for i in range(start, end)]

@@ -1,0 +1,175 @@
+"""``unimo_pretrain``: text, image and image-text pretraining through ``fairseq-train``.
+
+DATA holds ``dict.txt`` and, by default, the three corpora (each optional)::
+
+    DATA/text/{split}.bin,.idx        text corpus (binarize_text.py; blank lines split documents)
+    DATA/images/{split}/              region store of an image-only corpus (import/extract_regions.py)
+    DATA/pairs/{split}.*              caption dataset + its region store (binarize_captions.py),
+                                      with optional CMCL sidecars (see unimo_plugin/data/cmcl_sidecars.py)
+
+``--text-data``, ``--image-data`` and ``--pair-data`` point elsewhere.
+"""
+import logging
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+from fairseq.data import Dictionary, PrependTokenDataset, TokenBlockDataset, data_utils
+from fairseq.dataclass import FairseqDataclass
+from fairseq.tasks import FairseqTask, register_task
+from omegaconf import II
+
+from ..data import cmcl_sidecars
+from ..data.image_corpus import ImageCorpusDataset
+from ..data.modality_mix import ModalityMixDataset
+from ..data.outputs import manifest_path, read_manifest
+from ..data.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
+from ..data.region_store import RegionStore
+from ..data.text_corpus import TextCorpusDataset
+
+logger = logging.getLogger(__name__)
+
+CORPORA = ("text", "image", "pair")
+
+
+@dataclass
+class UnimoPretrainConfig(FairseqDataclass):
+    data: str = field(default="", metadata={"help": "directory with dict.txt and (by default) the corpora "
+                                                    "text/, images/ and pairs/"})
+    text_data: Optional[str] = field(default=None, metadata={"help": "text corpus dir (default DATA/text)"})
+    image_data: Optional[str] = field(
+        default=None, metadata={"help": "image-only corpus: dir of one region store per split (default DATA/images)"})
+    pair_data: Optional[str] = field(
+        default=None, metadata={"help": "image-text caption dataset dir (default DATA/pairs)"})
+    pair_region_store: Optional[str] = field(
+        default=None, metadata={"help": "region store of the pairs' images, for each split "
+                                        "(default: the store named in the caption manifest)"})
+    modality_ratios: str = field(
+        default="by-size",
+        metadata={"help": "share of the samples each epoch draws from the text, image and pair corpora, "
+                          "e.g. 'text:1,image:1,pair:2' (missing corpora count 0), or 'by-size' for "
+                          "their natural proportions"})
+    tokens_per_sample: int = field(default=256, metadata={"help": "text block length (sentences are packed)"})
+    mask_prob: float = field(default=0.15, metadata={"help": "share of text tokens masked for masked LM"})
+    region_mask_prob: float = field(default=0.15, metadata={"help": "share of regions masked for masked "
+                                                                       "region modelling"})
+    region_overlap_threshold: float = field(
+        default=0.4, metadata={"help": "regions whose IoU with a masked region exceeds this are masked too "
+                                       "(>= 1 disables)"})
+    seq2seq_prob: float = field(
+        default=0.5, metadata={"help": "probability that a text or pair sample is a seq2seq LM example "
+                                       "instead of a masked LM one (the MLM/seq2seq alternation)"})
+    seq2seq_fragment_ratio: float = field(
+        default=0.25, metadata={"help": "share of a text's tokens that form the seq2seq target fragment"})
+    max_regions_per_image: int = field(
+        default=100, metadata={"help": "regions kept per image (stores keep detector order)"})
+    max_regions: Optional[int] = field(
+        default=None, metadata={"help": "batch budget of regions (with padding and every CMCL pass), "
+                                        "beside --max-tokens for text tokens"})
+    max_caption_tokens: int = field(default=64, metadata={"help": "captions and sidecar texts are cut to this"})
+    cmcl: bool = field(default=True, metadata={"help": "cross-modal contrastive learning on the pair corpus"})
+    cmcl_paraphrases: int = field(default=2, metadata={"help": "paraphrase positives drawn per pair"})
+    cmcl_negatives: int = field(default=4, metadata={"help": "rewritten/retrieved hard negatives drawn per pair"})
+    cmcl_retrieved_texts: int = field(default=1, metadata={"help": "retrieved-text positives drawn per pair"})
+    cmcl_retrieved_images: int = field(default=1, metadata={"help": "retrieved-image positives drawn per pair"})
+    seed: int = II("common.seed")
+
+
+@register_task("unimo_pretrain", dataclass=UnimoPretrainConfig)
+class UnimoPretrainTask(FairseqTask):
+    cfg: UnimoPretrainConfig
+
+    def __init__(self, cfg: UnimoPretrainConfig, dictionary):
+        super().__init__(cfg)
+        self.dictionary = dictionary
+        self.mask_idx = dictionary.index("<mask>")
+
+    @classmethod
+    def setup_task(cls, cfg: UnimoPretrainConfig, **kwargs):
+        path = os.path.join(cfg.data, "dict.txt")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: unimo_pretrain needs the dictionary in DATA/dict.txt")
+        dictionary = Dictionary.load(path)
+        dictionary.add_symbol("<mask>")
+        logger.info("dictionary: %d types", len(dictionary))
+        return cls(cfg, dictionary)
+
+    @property
+    def source_dictionary(self):
+        return self.dictionary
+
+    @property
+    def target_dictionary(self):
+        return self.dictionary
+
+    def _corpus_dir(self, name):
+        given = {"text": self.cfg.text_data, "image": self.cfg.image_data, "pair": self.cfg.pair_data}[name]
+        return given or os.path.join(self.cfg.data, {"text": "text", "image": "images", "pair": "pairs"}[name])
+
+    def _ratios(self, names):
+        if self.cfg.modality_ratios == "by-size":
+            return None
+        ratios = {}
+        for part in self.cfg.modality_ratios.split(","):
+            key, _, value = part.partition(":")
+            if key.strip() not in CORPORA or not value:
+                raise ValueError(f"--modality-ratios: {part!r} is not corpus:ratio with corpus in {CORPORA}")
+            ratios[key.strip()] = float(value)
+        return [ratios.get(name, 0.0) for name in names]
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        corpora = OrderedDict()
+        for name, load in (("text", self._load_text), ("image", self._load_images), ("pair", self._load_pairs)):
+            dataset = load(self._corpus_dir(name), split)
+            if dataset is not None:
+                corpora[name] = dataset
+                logger.info("%s %s: %d samples from %s", split, name, len(dataset), self._corpus_dir(name))
+        if not corpora:
+            raise FileNotFoundError(f"no corpus has a '{split}' split under {self.cfg.data} "
+                                    f"(text/{split}.bin, images/{split}/, pairs/{split}.bin)")
+        ratios = self._ratios(list(corpora)) or [len(c) for c in corpora.values()]
+        self.datasets[split] = ModalityMixDataset(corpora, ratios, self.cfg.seed, self.cfg.max_regions)
+
+    def _load_text(self, directory, split):
+        prefix = os.path.join(directory, split)
+        tokens = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
+        if tokens is None:
+            return None
+        blocks = TokenBlockDataset(tokens, tokens.sizes, self.cfg.tokens_per_sample - 2, pad=self.dictionary.pad(),
+                                   eos=self.dictionary.eos(), break_mode="complete")
+        blocks = PrependTokenDataset(blocks, self.dictionary.bos())
+        return TextCorpusDataset(blocks, self.dictionary, self.mask_idx, self.cfg.seed, self.cfg.mask_prob,
+                                 self.cfg.seq2seq_prob, self.cfg.seq2seq_fragment_ratio)
+
+    def _load_images(self, directory, split):
+        path = os.path.join(directory, split)
+        if not os.path.exists(manifest_path(path)):
+            return None
+        return ImageCorpusDataset(RegionStore(path), self.cfg.seed, self.cfg.max_regions_per_image,
+                                  self.cfg.region_mask_prob, self.cfg.region_overlap_threshold)
+
+    def _load_pairs(self, directory, split):
+        prefix = os.path.join(directory, split)
+        captions = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
+        if captions is None:
+            return None
+        store_path = self.cfg.pair_region_store
+        if store_path is None:
+            store_path = read_manifest(directory)["region_store"]
+        if not os.path.exists(manifest_path(store_path)):
+            raise FileNotFoundError(f"{manifest_path(directory)} names region store {store_path}, which is not "
+                                    f"there; pass --pair-region-store")
+        store = RegionStore(store_path)
+        image_rows = np.load(prefix + ".image_rows.npy", mmap_mode="r")
+        sidecars = {kind: cmcl_sidecars.CaptionSidecar(prefix, kind, len(captions))
+                    for kind in cmcl_sidecars.KINDS if self.cfg.cmcl and cmcl_sidecars.exists(prefix, kind)}
+        limits = {kind: getattr(self.cfg, key) for kind, key in CMCL_LIMIT_KEYS.items()}
+        return PairCorpusDataset(
+            captions, image_rows, store, self.dictionary, self.mask_idx, self.cfg.seed, self.cfg.mask_prob,
+            self.cfg.region_mask_prob, self.cfg.region_overlap_threshold, self.cfg.seq2seq_prob,
+            self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, self.cfg.cmcl, sidecars, limits)
+
+    def max_positions(self):
+        return max(self.cfg.tokens_per_sample, self.cfg.max_caption_tokens + 2)
