@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Import detector region features (bottom-up-attention TSV, UNIMO TSV, per-image .npz) into a
+memory-mapped region store (see unimo_plugin/data/region_store.py).
+
+Examples::
+
+    python data_scripts/import_regions.py trainval_36.tsv.0 trainval_36.tsv.1 -o data/coco_regions
+    python data_scripts/import_regions.py feats_npz/ -o data/cc_regions --num-shards 8 --shard-id 3
+    python data_scripts/import_regions.py feats_npz/ -o data/cc_regions --num-shards 8 --merge
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from unimo_plugin.data.outputs import InputError, add_sharding_args  # noqa: E402
+from unimo_plugin.data.region_import import FORMATS, import_regions  # noqa: E402
+from unimo_plugin.data.region_store import FEATURE_DTYPES  # noqa: E402
+
+
+EPILOG = """\
+Without --shard-id, every shard runs in turn in this process. Outputs are atomic: a store
+appears with its OUTPUT.manifest.json only when complete, so rerunning the same command
+resumes an interrupted run. Malformed input is reported as FILE:LINE: reason."""
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+",
+                        help="TSV files (read in the order given), or folders of .npz files (for npz)")
+    parser.add_argument("-o", "--output", required=True, help="the store directory to write")
+    parser.add_argument("--format", default="auto", choices=("auto",) + FORMATS,
+                        help="input format; auto: npz for folders, else bua_tsv or unimo_tsv by the "
+                             "column count (6 or 7) of the first line (default: %(default)s)")
+    parser.add_argument("--feature-dim", type=int, default=2048,
+                        help="region feature size D (default: %(default)s)")
+    parser.add_argument("--dtype", default="float16", choices=FEATURE_DTYPES,
+                        help="stored dtype of features and cls_probs; float32 keeps the input bit-exact "
+                             "(default: %(default)s)")
+    parser.add_argument("--max-boxes", type=int,
+                        help="keep only the first N boxes of each image, in input order (default: all)")
+    parser.add_argument("--num-classes", type=int,
+                        help="class count C of cls_probs (unimo_tsv, npz) (default: inferred from the first image)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip and count malformed lines/files instead of stopping at the first one")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --num-shards > 1: once every shard is complete, concatenate them into "
+                             "OUTPUT (the shards are kept; delete them afterwards if space is short)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="rewrite outputs that are already complete (by default a rerun skips them)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_sharding_args(parser)
+    parser.set_defaults(shard_id=None)
+    return parser
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    try:
+        results = import_regions(
+            args.inputs, args.output, fmt=args.format, feature_dim=args.feature_dim, dtype=args.dtype,
+            max_boxes=args.max_boxes, num_classes=args.num_classes, skip_bad=args.skip_bad,
+            num_shards=args.num_shards, shard_id=args.shard_id, workers=args.workers, merge=args.merge,
+            overwrite=args.overwrite, progress=not args.no_progress)
+    except (InputError, ValueError) as e:
+        sys.exit(f"import_regions: error: {e}")
+    for r in results:
+        if r.skipped:
+            print(f"{r.output}: already complete, skipped")
+            continue
+        mean = r.boxes / r.images if r.images else 0.0
+        if r.merged_shards:
+            print(f"{r.output}: merged {r.merged_shards} shards: {r.images} images, {r.boxes} boxes "
+                  f"({mean:.1f}/image), {r.seconds:.1f}s")
+            continue
+        rate = r.images / r.seconds if r.seconds else 0.0
+        print(f"{r.output}: {r.images} images, {r.boxes} boxes ({mean:.1f}/image), "
+              f"{r.bad} bad skipped, {r.seconds:.1f}s ({rate:.0f} images/s)")
+        for example in r.bad_examples:
+            print(f"  bad: {example}")
+        if r.bad > len(r.bad_examples):
+            print(f"  ... and {r.bad - len(r.bad_examples)} more")
+
+
+if __name__ == "__main__":
+    main()
