@@ -46,6 +46,14 @@ def write_text_sidecar(split_prefix, kind, items_per_caption, vocab_size, meta_p
     """
     if kind not in TEXT_KINDS:
         raise ValueError(f"unknown text sidecar kind {kind!r}; expected one of {TEXT_KINDS}")
+    items_per_caption = [list(items) for items in items_per_caption]
+    if meta_per_caption is not None:
+        meta_per_caption = [list(records) for records in meta_per_caption]
+        for caption, (items, records) in enumerate(zip(items_per_caption, meta_per_caption)):
+            if len(records) != len(items):
+                raise ValueError(f"caption {caption}: {len(records)} metadata records for {len(items)} items")
+        if len(meta_per_caption) != len(items_per_caption):
+            raise ValueError(f"metadata for {len(meta_per_caption)} captions, items for {len(items_per_caption)}")
     prefix = _prefix(split_prefix, kind)
     offsets = [0]
     with atomic_output(data_file_path(prefix)) as tmp_bin, atomic_output(index_file_path(prefix)) as tmp_idx:
@@ -57,10 +65,7 @@ def write_text_sidecar(split_prefix, kind, items_per_caption, vocab_size, meta_p
         builder.finalize(tmp_idx)
     if meta_per_caption is not None:
         with atomic_output(prefix + ".meta.jsonl") as tmp, open(tmp, "w") as f:
-            for caption, records in enumerate(meta_per_caption):
-                if len(records) != offsets[caption + 1] - offsets[caption]:
-                    raise ValueError(f"caption {caption}: {len(records)} metadata records for "
-                                     f"{offsets[caption + 1] - offsets[caption]} items")
+            for records in meta_per_caption:
                 for record in records:
                     f.write(json.dumps(record) + "\n")
     _save_offsets(split_prefix, kind, offsets)

@@ -14,6 +14,16 @@ CMCL_LIMIT_KEYS = {"paraphrases": "cmcl_paraphrases", "negatives": "cmcl_negativ
                    "texts": "cmcl_retrieved_texts", "images": "cmcl_retrieved_images"}
 
 
+def _largest_per_caption(values, offsets):
+    """max(values[offsets[i]:offsets[i+1]]) per caption, 0 where a caption has none."""
+    offsets = np.asarray(offsets)
+    out = np.zeros(len(offsets) - 1, dtype=np.int64)
+    has = np.diff(offsets) > 0
+    if has.any():
+        out[has] = np.maximum.reduceat(values, offsets[:-1][has])
+    return out
+
+
 class PairCorpusDataset(FairseqDataset):
     """``captions[i]`` (``w.. </s>``) describes region-store row ``image_rows[i]``.
 
@@ -45,7 +55,8 @@ class PairCorpusDataset(FairseqDataset):
             for kind, sidecar in sidecars.items():
                 drawn = np.minimum(np.diff(sidecar.offsets), limits[kind])
                 if kind == cmcl_sidecars.IMAGE_KIND:
-                    self._regions += drawn * (max_regions + 1)
+                    self._regions += drawn * _largest_per_caption(
+                        np.minimum(store.num_boxes[sidecar.items], max_regions) + 1, sidecar.offsets)
                 else:
                     self._tokens += drawn * self.sizes
 

@@ -10,9 +10,9 @@ def load_regions(store, row, max_regions):
     regions = store[row]
     n = min(len(regions.boxes), max_regions)
     return {
-        "features": torch.from_numpy(np.asarray(regions.features[:n], dtype=np.float32)),
+        "features": torch.from_numpy(np.array(regions.features[:n], dtype=np.float32)),
         "boxes": torch.from_numpy(normalized_boxes(regions.boxes[:n], regions.width, regions.height)),
         "cls_probs": (None if regions.cls_probs is None
-                      else torch.from_numpy(np.asarray(regions.cls_probs[:n], dtype=np.float32))),
+                      else torch.from_numpy(np.array(regions.cls_probs[:n], dtype=np.float32))),
     }
 

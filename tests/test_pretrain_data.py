@@ -1,0 +1,159 @@
+"""unimo_pretrain data: objectives per sample, collaters per modality, batching, determinism."""
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+import pretrain_data
+from unimo_plugin.data import cmcl_sidecars
+from unimo_plugin.data.region_masking import choose_masked_regions
+from unimo_plugin.data.token_masking import mask_tokens, seq2seq_example, split_fragment
+from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pretrain")
+    pretrain_data.build(str(root), pretrain_data.dictionary())
+    return root
+
+
+def make_task(data_dir, **overrides):
+    cfg = UnimoPretrainConfig(data=str(data_dir), seed=3, **overrides)
+    task = UnimoPretrainTask.setup_task(cfg)
+    task.load_dataset("train")
+    return task, task.datasets["train"]
+
+
+def test_mask_tokens_never_touches_specials_and_targets_only_masked():
+    d = pretrain_data.dictionary()
+    mask_idx = d.add_symbol("<mask>")
+    tokens = torch.tensor([d.bos()] + list(range(d.nspecial, d.nspecial + 30)) + [d.eos()])
+    out, targets = mask_tokens(tokens, np.random.default_rng(0), d, mask_idx, mask_prob=0.3)
+    chosen = targets.ne(d.pad())
+    assert out[0] == d.bos() and out[-1] == d.eos() and not chosen[[0, -1]].any()
+    assert 6 <= int(chosen.sum()) <= 12 and torch.equal(targets[chosen], tokens[chosen])
+    assert torch.equal(out[~chosen], tokens[~chosen])
+    assert (out[chosen] == mask_idx).float().mean() > 0.5
+
+
+def test_seq2seq_example_layout():
+    d = pretrain_data.dictionary()
+    source, target = torch.tensor([0, 10, 11, 2]), torch.tensor([12, 13])
+    tokens, targets, target_mask = seq2seq_example(source, target, d)
+    assert tokens.tolist() == [0, 10, 11, 2, 2, 12, 13]
+    assert targets.tolist() == [1, 1, 1, 1, 12, 13, 2]
+    assert target_mask.tolist() == [False] * 4 + [True] * 3
+    split = split_fragment(torch.tensor([0] + list(range(10, 30)) + [2]), np.random.default_rng(1), 0.25, d)
+    src, frag = split
+    assert len(frag) == 5 and len(src) == 17 and src[0] == 0 and src[-1] == 2
+    full = torch.tensor(list(range(10, 30)))
+    start = int((full == frag[0]).nonzero())
+    assert torch.equal(full[start:start + 5], frag)
+
+
+def test_overlapping_regions_are_masked_together():
+    boxes = torch.tensor([[0, 0, 0.5, 0.5], [0.01, 0.01, 0.5, 0.5], [0.6, 0.6, 1, 1.0]])
+    for seed in range(20):
+        masked = choose_masked_regions(boxes, np.random.default_rng(seed), 0.34, 0.4)
+        assert masked.any() and masked[0] == masked[1]
+    assert not choose_masked_regions(boxes, np.random.default_rng(0), 0.0, 0.4).any()
+
+
+def test_collaters_per_modality(data_dir):
+    task, mix = make_task(data_dir, cmcl_negatives=2)
+    d = task.source_dictionary
+    by_corpus = {}
+    for i in range(len(mix)):
+        by_corpus.setdefault(mix[i]["corpus"], []).append(mix[i])
+    text = mix.collater(by_corpus["text"][:3])
+    assert text["modality"] == "text" and text["net_input"]["src_tokens"].shape == text["lm_targets"].shape
+    assert "regions" not in text["net_input"]
+
+    image = mix.collater(by_corpus["image"][:3])
+    n = image["net_input"]
+    assert image["modality"] == "image" and "src_tokens" not in n
+    assert n["regions"].shape[:2] == n["boxes"].shape[:2] == n["region_padding_mask"].shape
+    assert (image["region_masked"] & n["region_padding_mask"]).sum() == 0 and image["region_masked"].any()
+    assert torch.all(n["regions"][image["region_masked"]] == 0)
+    assert image["region_cls_targets"].shape[-1] == pretrain_data.NUM_CLASSES
+
+    pair = mix.collater(by_corpus["pair"][:4])
+    c = pair["cmcl"]
+    assert pair["modality"] == "pair" and c["image_rows"].shape == (4,)
+    assert torch.all(c["texts"][:, 0] == d.bos())
+    # every anchor: 1 paraphrase (+), 2 negatives (-), 1 retrieved image (+), a retrieved text on odd captions
+    assert c["candidate_valid"].sum(1).tolist() == [4 + (int(i) % 2) for i in pair["id"] - mix.offsets[2]]
+    positives = (c["candidate_positive"] & c["candidate_valid"]).sum(1)
+    assert positives.tolist() == [2 + (int(i) % 2) for i in pair["id"] - mix.offsets[2]]
+    assert c["regions"].shape[0] == 8  # 4 anchors + 4 retrieved images
+
+
+def test_samples_are_deterministic_per_seed_and_epoch(data_dir):
+    _, a = make_task(data_dir)
+    _, b = make_task(data_dir)
+    for i in (0, 50, len(a) - 1):
+        x, y = a[i], b[i]
+        assert torch.equal(x.get("tokens", torch.zeros(0)), y.get("tokens", torch.zeros(0)))
+        assert torch.equal(x.get("region_masked", torch.zeros(0)), y.get("region_masked", torch.zeros(0)))
+    a.set_epoch(2)
+    differs = [not torch.equal(a[i]["tokens"], b[i]["tokens"]) for i in range(40) if "tokens" in a[i]]
+    assert any(differs)
+    a.set_epoch(1)
+    assert [len(bt) for bt in a.batch_by_size(a.ordered_indices(), max_tokens=400)] == \
+        [len(bt) for bt in b.batch_by_size(b.ordered_indices(), max_tokens=400)]
+
+
+def test_ratios_and_budgets(data_dir):
+    _, mix = make_task(data_dir, modality_ratios="text:1,image:0,pair:3", max_regions=60)
+    indices = mix.ordered_indices()
+    corpus = np.searchsorted(mix.offsets, indices, side="right") - 1
+    counts = np.bincount(corpus, minlength=3)
+    assert counts[1] == 0 and counts[2] == pytest.approx(3 * counts[0], abs=2)
+    batches = mix.batch_by_size(indices, max_tokens=300)
+    for batch in batches:
+        assert len({int(np.searchsorted(mix.offsets, i, side="right")) for i in batch}) == 1
+        width_tokens = max(mix.num_tokens(i) for i in batch) * len(batch)
+        width_regions = max(mix.num_regions(i) for i in batch) * len(batch)
+        assert width_tokens <= 300 and width_regions <= 60
+    with pytest.raises(ValueError, match="corpus:ratio"):
+        make_task(data_dir, modality_ratios="video:1")
+    with pytest.raises(ValueError, match="more than --max-tokens"):
+        mix.batch_by_size(indices, max_tokens=5)
+
+
+def test_sidecar_round_trip_and_mismatch(tmp_path):
+    prefix = str(tmp_path / "train")
+    items = [[torch.tensor([5, 6, 2])], [], [torch.tensor([7, 2]), torch.tensor([8, 9, 2])]]
+    cmcl_sidecars.write_text_sidecar(prefix, "negatives", items, 50, [[{"level": "word"}], [], [{}, {}]])
+    side = cmcl_sidecars.CaptionSidecar(prefix, "negatives", 3)
+    assert [[t.tolist() for t in side[i]] for i in range(3)] == [[[5, 6, 2]], [], [[7, 2], [8, 9, 2]]]
+    cmcl_sidecars.write_image_sidecar(prefix, [[3], [], [1, 2]])
+    assert cmcl_sidecars.CaptionSidecar(prefix, "images", 3)[2] == [1, 2]
+    with pytest.raises(ValueError, match="3 captions, but the caption dataset .* has 2"):
+        cmcl_sidecars.CaptionSidecar(prefix, "images", 2)
+    with pytest.raises(ValueError, match="metadata records"):
+        cmcl_sidecars.write_text_sidecar(prefix, "negatives", items, 50, [[], [], []])
+
+
+@pytest.mark.parametrize("modality", ["text", "image", "pair"])
+def test_criterion_runs_each_modality_and_backpropagates(data_dir, modality):
+    from conftest import build_unimo
+    from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
+
+    task, mix = make_task(data_dir)
+    model = build_unimo(task.source_dictionary, region_feature_dim=pretrain_data.FEATURE_DIM,
+                        num_region_classes=pretrain_data.NUM_CLASSES, max_positions=task.max_positions())
+    crit = UnimoPretrainCriterion(UnimoPretrainCriterionConfig(), task)
+    samples = [mix[i] for i in range(len(mix)) if mix[i]["corpus"] == modality][:4]
+    loss, sample_size, log = crit(model, mix.collater(samples))
+    loss.backward()
+    assert sample_size == 1 and torch.isfinite(loss)
+    expected = {"text": ["mlm", "seq2seq"], "image": ["mrm_feat", "mrm_cls"],
+                "pair": ["mrm_feat", "mrm_cls", "cmcl"]}[modality]
+    for name in expected:
+        assert f"{name}_count" in log or name in ("mlm", "seq2seq"), name
+    if modality == "pair":
+        assert crit.log_temperature.grad is not None and log["cmcl_count"] == 4
+    assert model.text_embeddings.embed_tokens.weight.grad is not None or modality == "image"

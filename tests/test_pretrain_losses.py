@@ -1,0 +1,98 @@
+"""Pretraining losses against hand computations on tiny tensors."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from unimo_plugin.criterions.cmcl import cmcl_loss
+from unimo_plugin.criterions.masked_region import region_class_loss, region_feature_loss
+
+
+def _candidates(rows):
+    """rows: per anchor a list of (image, text, positive); padded like collate_cmcl."""
+    width = max(len(r) for r in rows)
+    cand = torch.zeros(len(rows), width, 4, dtype=torch.long)
+    for a, pairs in enumerate(rows):
+        for m, (i, t, p) in enumerate(pairs):
+            cand[a, m] = torch.tensor([i, t, int(p), 1])
+    return {"candidate_image": cand[..., 0], "candidate_text": cand[..., 1],
+            "candidate_positive": cand[..., 2].bool(), "candidate_valid": cand[..., 3].bool()}
+
+
+def _expected(images, texts, anchors, image_rows, rows, tau):
+    cos = lambda i, t: F.cosine_similarity(images[i], texts[t], dim=0).item()  # noqa: E731
+    total, correct = 0.0, 0
+    for a in range(anchors):
+        pos = [(a, a)]
+        neg = []
+        for j in range(anchors):
+            if image_rows[j] != image_rows[a]:
+                neg += [(a, j), (j, a)]  # (V_a, W_j) and (V_j, W_a)
+        for i, t, p in rows[a]:
+            (pos if p else neg).append((i, t))
+        ps = [cos(i, t) / tau for i, t in pos]
+        ns = [cos(i, t) / tau for i, t in neg]
+        total += -math.log(sum(math.exp(s) for s in ps) / sum(math.exp(s) for s in ps + ns))
+        correct += int(max(ps) > max(ns, default=-1e9))
+    return total, correct
+
+
+def test_cmcl_matches_hand_computation():
+    torch.manual_seed(0)
+    images, texts = torch.randn(4, 6), torch.randn(7, 6)  # 3 anchors; image 3 retrieved; texts 3..6 side
+    image_rows = torch.tensor([10, 11, 10])  # anchors 0 and 2 show the same image
+    rows = [[(0, 3, True), (0, 4, False), (3, 0, True)],  # paraphrase, negative, retrieved image
+            [(1, 5, False)],
+            [(2, 6, True)]]
+    loss, correct = cmcl_loss(images, texts, 3, _candidates(rows), image_rows, torch.tensor(0.1))
+    want, want_correct = _expected(images, texts, 3, image_rows.tolist(), rows, 0.1)
+    assert loss.item() == pytest.approx(want, rel=1e-5)
+    assert int(correct) == want_correct
+
+
+def test_cmcl_ignores_padded_candidates_and_counts_positives():
+    torch.manual_seed(1)
+    images, texts = torch.randn(2, 5), torch.randn(4, 5)
+    rows = [[(0, 2, False), (0, 3, True)], [(1, 2, False)]]  # anchor 1's second slot is padding
+    cands = _candidates(rows)
+    cands["candidate_text"][1, 1] = 3  # garbage in a padded slot must not matter
+    loss, _ = cmcl_loss(images, texts, 2, cands, torch.tensor([0, 1]), torch.tensor(0.07))
+    want, _ = _expected(images, texts, 2, [0, 1], rows, 0.07)
+    assert loss.item() == pytest.approx(want, rel=1e-5)
+
+
+def test_cmcl_perfect_alignment_has_small_loss_and_full_accuracy():
+    base = torch.eye(4)
+    loss, correct = cmcl_loss(base, base, 4, _candidates([[]] * 4), torch.arange(4), torch.tensor(0.01))
+    assert loss.item() < 1e-6 and int(correct) == 4
+
+
+def test_temperature_is_learned_and_clipped(tmp_path):
+    from conftest import DictTask, make_dictionary
+    from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
+
+    task = DictTask(make_dictionary())
+    crit = UnimoPretrainCriterion(UnimoPretrainCriterionConfig(), task)
+    assert crit.temperature.item() == pytest.approx(0.07)
+    assert [n for n, _ in crit.named_parameters()] == ["log_temperature"]
+    with torch.no_grad():
+        crit.log_temperature.fill_(math.log(5.0))
+    assert crit.temperature.item() == pytest.approx(0.5)
+    with torch.no_grad():
+        crit.log_temperature.fill_(math.log(1e-6))
+    assert crit.temperature.item() == pytest.approx(0.001)
+    fixed = UnimoPretrainCriterion(UnimoPretrainCriterionConfig(cmcl_fixed_temperature=True, cmcl_temperature=0.2),
+                                   task)
+    assert list(fixed.parameters()) == [] and fixed.temperature.item() == pytest.approx(0.2)
+
+
+def test_region_losses_by_hand():
+    pred, target = torch.tensor([[1.0, 2.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    assert region_feature_loss(pred, target).item() == pytest.approx((1 + 4) / 2 + (1 + 1) / 2)
+    logits = torch.tensor([[0.0, math.log(3.0)]])  # predicted [0.25, 0.75]
+    probs = torch.tensor([[0.5, 0.5]])
+    want = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    assert region_class_loss(logits, probs).item() == pytest.approx(want, rel=1e-5)
+    zero_class = torch.tensor([[0.0, 1.0]])  # 0 * log 0 counts as 0
+    assert region_class_loss(logits, zero_class).item() == pytest.approx(math.log(1 / 0.75), rel=1e-5)
