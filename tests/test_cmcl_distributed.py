@@ -1,0 +1,101 @@
+"""CMCL across workers (2 gloo processes): the all-gathered loss and gradients equal one process on
+the concatenated batch, and each rank reads its own disjoint shard of batches."""
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import pretrain_data
+from unimo_plugin.criterions.cmcl import cmcl_loss
+
+DIM = 8
+SPLIT = (4, 2)  # anchors per rank: unequal, to exercise the padding of the gather
+
+
+def make_batch(seed, anchors):
+    """Anchors' inputs plus one positive text and one negative text per anchor."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randn(anchors, DIM, generator=g)
+    texts = torch.randn(3 * anchors, DIM, generator=g)  # anchors, positives, negatives
+    a = torch.arange(anchors)
+    cand = {"candidate_image": torch.stack([a, a], 1),
+            "candidate_text": torch.stack([a + anchors, a + 2 * anchors], 1),
+            "candidate_positive": torch.tensor([[True, False]]).repeat(anchors, 1),
+            "candidate_valid": torch.ones(anchors, 2, dtype=torch.bool)}
+    rows = torch.randint(0, 4, (anchors,), generator=g)  # repeated images: same-image exclusion
+    return images, texts, cand, rows
+
+
+def concat(parts):
+    """One batch holding the ranks' batches, with candidate indices shifted."""
+    images = torch.cat([p[0] for p in parts])
+    texts_anchor = torch.cat([p[1][: len(p[0])] for p in parts])
+    texts_side = torch.cat([p[1][len(p[0]):] for p in parts])
+    total, side_start, a_start, cands = len(images), 0, 0, []
+    for images_r, texts_r, cand, _ in parts:
+        n = len(images_r)
+        cands.append({"candidate_image": cand["candidate_image"] + a_start,
+                      "candidate_text": cand["candidate_text"] - n + total + side_start,
+                      "candidate_positive": cand["candidate_positive"], "candidate_valid": cand["candidate_valid"]})
+        a_start += n
+        side_start += len(texts_r) - n
+    merged = {k: torch.cat([c[k] for c in cands]) for k in cands[0]}
+    return images, torch.cat([texts_anchor, texts_side]), merged, torch.cat([p[3] for p in parts])
+
+
+def loss_and_grads(projection, images, texts, cand, rows, group=None):
+    projection.zero_grad()
+    loss, correct = cmcl_loss(projection(images), projection(texts), len(images), cand, rows,
+                              torch.tensor(0.1), group=group)
+    loss.backward()
+    return loss.detach(), projection.weight.grad.clone()
+
+
+def worker(rank, world, init_file, data_dir, results):
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    projection = torch.nn.Linear(DIM, DIM)
+    parts = [make_batch(10 + r, n) for r, n in enumerate(SPLIT)]
+    loss, grad = loss_and_grads(projection, *parts[rank], group=dist.group.WORLD)
+    dist.all_reduce(loss)
+    dist.all_reduce(grad)
+
+    from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
+    task = UnimoPretrainTask.setup_task(UnimoPretrainConfig(data=data_dir, seed=5))
+    task.load_dataset("train")
+    itr = task.get_batch_iterator(task.datasets["train"], max_tokens=300, seed=5, num_shards=world,
+                                  shard_id=rank, epoch=1).next_epoch_itr(shuffle=True)
+    ids = [tuple(batch["id"].tolist()) for batch in itr if batch]  # {} pads the shorter shard
+    gathered = [None] * world
+    dist.all_gather_object(gathered, ids)
+    if rank == 0:
+        results.put((loss.item(), grad.tolist(), gathered))  # plain values: tensors would share memory
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_gathered_cmcl_equals_single_process_and_shards_are_disjoint(tmp_path):
+    data_dir = str(tmp_path / "data")
+    pretrain_data.build(data_dir, pretrain_data.dictionary())
+    ctx = mp.get_context("spawn")
+    results = ctx.SimpleQueue()
+    mp.start_processes(worker, args=(2, str(tmp_path / "init"), data_dir, results), nprocs=2, join=True,
+                       start_method="spawn")
+    loss, grad, shards = results.get()
+
+    torch.manual_seed(0)
+    projection = torch.nn.Linear(DIM, DIM)
+    want_loss, want_grad = loss_and_grads(projection, *concat([make_batch(10 + r, n) for r, n in enumerate(SPLIT)]))
+    assert loss == pytest.approx(want_loss.item(), rel=1e-5)
+    torch.testing.assert_close(torch.tensor(grad), want_grad, rtol=1e-5, atol=1e-5)
+
+    first, second = (set(s) for s in shards)
+    assert first and second and not first & second
+    from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
+    task = UnimoPretrainTask.setup_task(UnimoPretrainConfig(data=data_dir, seed=5))
+    task.load_dataset("train")
+    every = task.get_batch_iterator(task.datasets["train"], max_tokens=300, seed=5, epoch=1)
+    all_batches = {tuple(b["id"].tolist()) for b in every.next_epoch_itr(shuffle=True)}
+    assert first | second <= all_batches and len(all_batches) - len(first | second) <= 1
