@@ -14,6 +14,8 @@ $(VENV)/.installed: setup.py requirements/constraints.txt requirements/fairseq.t
 	$(PIP) install -c $(CONSTRAINTS) torch torchvision
 	$(PIP) install --no-deps -r requirements/fairseq.txt
 	$(PIP) install -c $(CONSTRAINTS) -e ".[test]"
+	# fastBPE (an optional BPE of fairseq's registry, tested in CI) builds against the cython installed above
+	$(PIP) install -c $(CONSTRAINTS) --no-build-isolation fastbpe
 	touch $@
 
 test: install

@@ -36,7 +36,7 @@ setup(
         "tensorboard>=2.14",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "sentencepiece>=0.1.99"],
         # fastBPE needs cython at build time: pip install --no-build-isolation fastbpe
         "fastbpe": ["fastbpe"],
     },
