@@ -1,0 +1,1 @@
+"""Evaluation commands (run as ``python -m unimo_plugin.evaluation.<name>``)."""

@@ -1,0 +1,113 @@
+"""Zero-shot image-text retrieval with the CMCL similarity (cosine of pooled [IMG] and pooled <s>,
+each modality encoded alone), on a caption split of a pretraining DATA dir.
+
+    python -m unimo_plugin.evaluation.retrieval CHECKPOINT --data DATA --split test
+
+Prints image->text and text->image recall@k beside the chance level.
+"""
+import argparse
+import logging
+import os
+from math import comb
+
+import numpy as np
+import torch
+from fairseq import checkpoint_utils, utils
+from fairseq.data import data_utils
+from tqdm import tqdm
+
+from ..data.collate import collate_regions
+from ..data.outputs import read_manifest
+from ..data.region_store import RegionStore
+from ..data.regions import load_regions
+
+logger = logging.getLogger(__name__)
+PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def recall_at_k(similarity, caption_images, ks):
+    """similarity: (num_images, num_captions); caption_images[c] = the image row of caption c.
+
+    Image->text: an image is a hit when any of its captions is in its top k. Text->image: a
+    caption is a hit when its image is in its top k.
+    """
+    similarity = torch.as_tensor(similarity)
+    caption_images = torch.as_tensor(caption_images)
+    out = {}
+    for k in ks:
+        top_captions = similarity.topk(min(k, similarity.size(1)), dim=1).indices  # (I, k)
+        i2t = (caption_images[top_captions] == torch.arange(similarity.size(0))[:, None]).any(1).float().mean()
+        top_images = similarity.t().topk(min(k, similarity.size(0)), dim=1).indices  # (C, k)
+        t2i = (top_images == caption_images[:, None]).any(1).float().mean()
+        out[k] = (100 * i2t.item(), 100 * t2i.item())
+    return out
+
+
+def chance_recall_at_k(caption_images, ks):
+    """Expected recall@k (in %) of a random ranking, for the same split."""
+    caption_images = np.asarray(caption_images)
+    num_images, num_captions = caption_images.max() + 1, len(caption_images)
+    per_image = np.bincount(caption_images, minlength=num_images)
+    out = {}
+    for k in ks:
+        k_t = min(k, num_captions)
+        i2t = np.mean([1 - comb(num_captions - n, k_t) / comb(num_captions, k_t) for n in per_image])
+        out[k] = (100 * i2t, 100 * min(k, num_images) / num_images)
+    return out
+
+
+@torch.no_grad()
+def embed_split(model, dictionary, captions, image_rows, store, max_regions, batch_size=64):
+    """Normalised pooled embeddings of the split's distinct images and of every caption."""
+    rows = np.unique(image_rows)
+    model.eval()
+    images = []
+    for start in tqdm(range(0, len(rows), batch_size), desc="images", unit="batch"):
+        batch = collate_regions([load_regions(store, int(r), max_regions) for r in rows[start:start + batch_size]])
+        states = model.extract_features(regions=batch["features"], boxes=batch["boxes"],
+                                        region_padding_mask=batch["padding_mask"])[1]
+        images.append(torch.nn.functional.normalize(model.pooled_image(states), dim=-1))
+    texts = []
+    bos = torch.tensor([dictionary.bos()])
+    for start in tqdm(range(0, len(captions), batch_size), desc="captions", unit="batch"):
+        tokens = [torch.cat([bos, captions[i].long()]) for i in range(start, min(start + batch_size, len(captions)))]
+        states = model.extract_features(data_utils.collate_tokens(tokens, dictionary.pad()))[0]
+        texts.append(torch.nn.functional.normalize(model.pooled_text(states), dim=-1))
+    caption_images = np.searchsorted(rows, image_rows)  # index into the distinct images
+    return torch.cat(images), torch.cat(texts), caption_images
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="a unimo checkpoint (e.g. checkpoints/checkpoint_best.pt)")
+    parser.add_argument("--data", required=True, help="pretraining DATA dir (dict.txt, pairs/)")
+    parser.add_argument("--pair-data", help="caption dataset dir (default DATA/pairs)")
+    parser.add_argument("--split", default="test", help="caption split to evaluate")
+    parser.add_argument("--max-regions", type=int, default=100, help="regions kept per image")
+    parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10], help="recall cut-offs")
+    parser.add_argument("--batch-size", type=int, default=64, help="images or captions per forward pass")
+    args = parser.parse_args(argv)
+
+    utils.import_user_module(argparse.Namespace(user_dir=PLUGIN_DIR))
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task(
+        [args.checkpoint], arg_overrides={"data": args.data, "init_from_roberta": None})
+    pair_dir = args.pair_data or os.path.join(args.data, "pairs")
+    prefix = os.path.join(pair_dir, args.split)
+    captions = data_utils.load_indexed_dataset(prefix, task.source_dictionary, combine=False)
+    if captions is None:
+        raise FileNotFoundError(f"{prefix}.bin: no caption split {args.split!r} in {pair_dir}")
+    image_rows = np.load(prefix + ".image_rows.npy")
+    store = RegionStore(read_manifest(pair_dir)["region_store"])
+    images, texts, caption_images = embed_split(models[0], task.source_dictionary, captions, image_rows, store,
+                                                args.max_regions, args.batch_size)
+    recall = recall_at_k(images @ texts.t(), caption_images, args.ks)
+    chance = chance_recall_at_k(caption_images, args.ks)
+    print(f"zero-shot retrieval on {prefix}: {len(images)} images, {len(texts)} captions (CMCL similarity)")
+    print(f"{'':>6}{'image->text':>14}{'chance':>10}{'text->image':>14}{'chance':>10}")
+    for k in args.ks:
+        print(f"R@{k:<4}{recall[k][0]:>14.1f}{chance[k][0]:>10.1f}{recall[k][1]:>14.1f}{chance[k][1]:>10.1f}")
+    return recall, chance
+
+
+if __name__ == "__main__":
+    main()
