@@ -10,12 +10,12 @@ def test_recall_at_k_by_hand():
     caption_images = [0, 0, 1, 2]
     sim = torch.tensor([[0.1, 0.9, 0.2, 0.0],    # image 0: best caption 1 (its own)   -> i2t hit@1
                         [0.8, 0.1, 0.3, 0.2],    # image 1: best 0 (wrong), then 2     -> hit@2
-                        [0.5, 0.4, 0.3, 0.1]])   # image 2: its caption 3 ranks last   -> hit@4
+                        [0.5, 0.4, 0.25, 0.1]])  # image 2: its caption 3 ranks last   -> hit@4
     r = recall_at_k(sim, caption_images, [1, 2, 4])
-    # text->image: caption0 best image 1 (wrong, hit@2); caption1 image 0 (hit@1);
+    # text->image: caption0 ranks its image 0 last (hit@3); caption1 image 0 (hit@1);
     # caption2 image 1 (hit@1); caption3 image 1 (wrong), then image 2 (hit@2)
     assert r[1] == pytest.approx((100 / 3, 50.0))
-    assert r[2] == pytest.approx((200 / 3, 100.0))
+    assert r[2] == pytest.approx((200 / 3, 75.0))
     assert r[4] == pytest.approx((100.0, 100.0))
 
 
