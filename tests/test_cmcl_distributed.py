@@ -7,7 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-import pretrain_data
+from unimo_plugin.data import synthetic_corpora as pretrain_data
 from unimo_plugin.criterions.cmcl import cmcl_loss
 
 DIM = 8

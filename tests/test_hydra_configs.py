@@ -4,7 +4,7 @@ import os
 import pytest
 from omegaconf import OmegaConf
 
-import pretrain_data
+from unimo_plugin.data import synthetic_corpora as pretrain_data
 from conftest import REPO_ROOT, fairseq_bin, run_cli
 from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterionConfig
 from unimo_plugin.models.unimo import UnimoConfig

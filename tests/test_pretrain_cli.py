@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-import pretrain_data
+from unimo_plugin.data import synthetic_corpora as pretrain_data
 from conftest import REPO_ROOT, fairseq_bin, run_cli
 
 OBJECTIVES = ("mlm", "seq2seq", "mrm_feat", "mrm_cls", "cmcl")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-import pretrain_data
+from unimo_plugin.data import synthetic_corpora as pretrain_data
 from unimo_plugin.data import cmcl_sidecars
 from unimo_plugin.data.region_masking import choose_masked_regions
 from unimo_plugin.data.token_masking import mask_tokens, seq2seq_example, split_fragment

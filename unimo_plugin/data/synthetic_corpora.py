@@ -1,7 +1,8 @@
-"""Tiny synthetic pretraining data in the on-disk formats the data scripts write.
+"""Synthetic pretraining corpora in the on-disk layout ``unimo_pretrain`` reads, for tests and benchmarks.
 
-Words 1000..1039 (dictionary symbols); image ``k``'s regions carry a feature pattern tied to
-its caption's first word, so the data is learnable.
+Words are dictionary symbols ``1000..``; image ``k``'s regions carry a feature offset tied to its
+captions' first word, so the data is learnable. Made with the real writers (region stores,
+fairseq mmap datasets, CMCL sidecars), never by hand.
 """
 import os
 
@@ -10,17 +11,17 @@ import torch
 from fairseq.data import Dictionary
 from fairseq.data.indexed_dataset import make_builder
 
-from unimo_plugin.data import cmcl_sidecars
-from unimo_plugin.data.outputs import write_manifest
-from unimo_plugin.data.region_store import RegionStoreWriter
+from . import cmcl_sidecars
+from .outputs import write_manifest
+from .region_store import RegionStoreWriter
 
 FEATURE_DIM, NUM_CLASSES, NUM_WORDS = 12, 5, 40
 
 
-def dictionary():
+def dictionary(num_words=NUM_WORDS):
     d = Dictionary()
-    for i in range(NUM_WORDS):
-        d.add_symbol(str(1000 + i), n=NUM_WORDS - i)
+    for i in range(num_words):
+        d.add_symbol(str(1000 + i), n=num_words - i)
     return d
 
 
@@ -31,19 +32,23 @@ def write_tokens(prefix, items, vocab_size):
     builder.finalize(prefix + ".idx")
 
 
-def write_store(path, num_images, rng, with_classes=True):
-    with RegionStoreWriter(path, FEATURE_DIM, "float32", NUM_CLASSES if with_classes else None) as w:
+def write_store(path, num_images, rng, feature_dim=FEATURE_DIM, num_classes=NUM_CLASSES, regions=(3, 7),
+                dtype="float32"):
+    with RegionStoreWriter(path, feature_dim, dtype, num_classes) as w:
         for k in range(num_images):
-            n = int(rng.integers(3, 7))
+            n = int(rng.integers(*regions))
             xy = rng.uniform(0, 50, (n, 2))
             boxes = np.concatenate([xy, xy + rng.uniform(5, 50, (n, 2))], 1)
-            features = rng.normal(size=(n, FEATURE_DIM)) + (k % 7)
-            probs = rng.dirichlet(np.ones(NUM_CLASSES), n) if with_classes else None
+            features = rng.normal(size=(n, feature_dim)) + (k % 7)
+            probs = rng.dirichlet(np.ones(num_classes), n) if num_classes else None
             w.add(str(k), 100, 100, boxes, features, probs)
 
 
-def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0):
-    """DATA dir with dict.txt, text/, images/ and pairs/ (train and valid splits)."""
+def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, feature_dim=FEATURE_DIM,
+          num_classes=NUM_CLASSES, regions=(3, 7), num_negatives=2, caption_words=3, dtype="float32"):
+    """DATA dir with dict.txt, text/, images/ and pairs/ (train and valid splits); returns ``root``."""
+    store_args = dict(feature_dim=feature_dim, num_classes=num_classes, regions=regions, dtype=dtype)
+    num_words = len(d) - d.nspecial
     rng = np.random.default_rng(seed)
     os.makedirs(root, exist_ok=True)
     d.save(os.path.join(root, "dict.txt"))
@@ -52,25 +57,26 @@ def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0):
     for sub in ("text", "images", "pairs"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
     for split, n_lines in (("train", 200), ("valid", 20)):
-        lines = [[word(int(w)) for w in rng.integers(0, NUM_WORDS, rng.integers(4, 12))] + [eos]
+        lines = [[word(int(w)) for w in rng.integers(0, num_words, rng.integers(4, 12))] + [eos]
                  for _ in range(n_lines)]
         write_tokens(os.path.join(root, "text", split), lines, len(d))
-        write_store(os.path.join(root, "images", split), num_images // 2, rng)
+        write_store(os.path.join(root, "images", split), num_images // 2, rng, **store_args)
     store = os.path.join(root, "pair_store")
-    write_store(store, num_images, rng)
+    write_store(store, num_images, rng, **store_args)
     for split, images in (("train", range(num_images - 4)), ("valid", range(num_images - 4, num_images))):
         captions, rows = [], []
         for k in images:
             for c in range(captions_per_image):
-                captions.append([word(k % 7), word(10 + c)] + [word(int(w)) for w in rng.integers(20, 40, 3)] + [eos])
+                captions.append([word(k % 7), word(10 + c)]
+                                + [word(int(w)) for w in rng.integers(20, num_words, caption_words)] + [eos])
                 rows.append(k)
         prefix = os.path.join(root, "pairs", split)
         write_tokens(prefix, captions, len(d))
         np.save(prefix + ".image_rows.npy", np.array(rows, dtype=np.int64))
         if sidecars:
             para = [[c[:2] + c[3:]] for c in captions]
-            negs = [[[word((k + 1) % 7)] + c[1:], [word((k + 2) % 7)] + c[1:]] for c, k in zip(captions, rows)]
-            meta = [[{"level": "word", "swapped": "object"}] * 2 for _ in captions]
+            negs = [[[word((k + j) % 7)] + c[1:] for j in range(1, num_negatives + 1)] for c, k in zip(captions, rows)]
+            meta = [[{"level": "word", "swapped": "object"}] * num_negatives for _ in captions]
             texts = [[c[:3] + [eos]] if i % 2 else [] for i, c in enumerate(captions)]
             cmcl_sidecars.write_text_sidecar(prefix, "paraphrases", para, len(d))
             cmcl_sidecars.write_text_sidecar(prefix, "negatives", negs, len(d), meta)
