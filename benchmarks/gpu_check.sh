@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# GPU figures for the README: fp16 and bf16 `fairseq-train` of unimo_base (~50 updates) on the sample
+# data (image-text pairs, images and text, all objectives), beside fairseq's own roberta_base masked LM
+# on the sample text corpus. Prints updates/s (fairseq's final `ups`) and the peak GPU memory in use
+# (nvidia-smi, sampled every 200 ms). Run on a machine with a GPU: bash benchmarks/gpu_check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-sample_data}
+UPDATES=${UPDATES:-50}
+WORK=${WORK:-$(mktemp -d)}
+[ -f "$DATA/dict.txt" ] || python data_scripts/make_sample_data.py --out "$DATA"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+
+# fairseq's masked_lm reads DIR/dict.txt and DIR/train.bin: the sample text corpus, as is.
+mkdir -p "$WORK/text"
+for f in dict.txt text/train.bin text/train.idx text/valid.bin text/valid.idx; do
+    ln -sf "$(realpath "$DATA/$f")" "$WORK/text/$(basename "$f")"
+done
+
+run() {  # name, then fairseq-train arguments
+    local name=$1; shift
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$WORK/$name.mem" &
+    local smi=$!
+    fairseq-train "$@" --max-update "$UPDATES" --log-format simple --log-interval 10 --no-save \
+        --disable-validation --seed 1 > "$WORK/$name.log" 2>&1 || { tail -20 "$WORK/$name.log"; kill $smi; exit 1; }
+    kill $smi
+    local ups peak
+    ups=$(grep -o "| ups [0-9.]*" "$WORK/$name.log" | tail -1 | awk '{print $3}')
+    peak=$(sort -n "$WORK/$name.mem" | tail -1)
+    printf "%-28s updates/s %8s   peak GPU memory %6s MiB\n" "$name" "$ups" "$peak"
+}
+
+for precision in fp16 bf16; do
+    run "unimo_base $precision" "$DATA" --user-dir unimo_plugin --task unimo_pretrain --arch unimo_base \
+        --criterion unimo_pretrain --region-feature-dim 512 --max-tokens 8192 --max-regions 4096 \
+        --optimizer adam --lr 5e-5 --lr-scheduler polynomial_decay --warmup-updates 10 \
+        --total-num-update "$UPDATES" --"$precision"
+    run "roberta_base $precision" "$WORK/text" --task masked_lm --arch roberta_base --criterion masked_lm \
+        --sample-break-mode complete --tokens-per-sample 512 --max-tokens 8192 \
+        --optimizer adam --lr 5e-5 --lr-scheduler polynomial_decay --warmup-updates 10 \
+        --total-num-update "$UPDATES" --"$precision"
+done
