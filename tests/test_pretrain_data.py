@@ -144,7 +144,7 @@ def test_criterion_runs_each_modality_and_backpropagates(data_dir, modality):
 
     task, mix = make_task(data_dir)
     model = build_unimo(task.source_dictionary, region_feature_dim=pretrain_data.FEATURE_DIM,
-                        num_region_classes=pretrain_data.NUM_CLASSES, max_positions=task.max_positions())
+                        num_region_classes=pretrain_data.NUM_CLASSES, max_positions=256)
     crit = UnimoPretrainCriterion(UnimoPretrainCriterionConfig(), task)
     samples = [mix[i] for i in range(len(mix)) if mix[i]["corpus"] == modality][:4]
     loss, sample_size, log = crit(model, mix.collater(samples))
@@ -157,3 +157,32 @@ def test_criterion_runs_each_modality_and_backpropagates(data_dir, modality):
     if modality == "pair":
         assert crit.log_temperature.grad is not None and log["cmcl_count"] == 4
     assert model.text_embeddings.embed_tokens.weight.grad is not None or modality == "image"
+
+
+def test_object_tags_sit_between_regions_and_caption(data_dir, tmp_path):
+    d = pretrain_data.dictionary()
+    names = [[d.index(str(1000 + 30 + k)), d.eos()] for k in range(pretrain_data.NUM_CLASSES)]  # one word each
+    pretrain_data.write_tokens(str(tmp_path / "tags"), names, len(d))
+    task, mix = make_task(data_dir, object_tags=str(tmp_path / "tags"), object_tag_threshold=0.3,
+                          max_object_tags=3, modality_ratios="pair:1")
+    pairs = mix.corpora["pair"]
+    tag_words = {n[0] for n in names[1:]}  # class 0 is background
+    seen = {"mlm": 0, "seq2seq": 0, "tagged": 0}
+    for i in range(len(pairs)):
+        s = pairs[i]
+        tokens = s["tokens"].tolist()
+        assert tokens[0] == d.bos()
+        end = tokens.index(d.eos())
+        tags = tokens[1:end]
+        assert len(tags) <= 3 and set(tags) <= tag_words and len(set(tags)) == len(tags)
+        probs = pairs.store[int(pairs.image_rows[i])].cls_probs
+        confident = {names[c][0] for c, p in zip(probs.argmax(1), probs.max(1)) if p >= 0.3 and c != 0}
+        assert set(tags) <= confident and (len(tags) == 3 or set(tags) == confident)
+        assert all(t == d.pad() for t in s["lm_targets"][: end + 1].tolist())  # tags are never predicted
+        seen["seq2seq" if s["target_mask"].any() else "mlm"] += 1
+        seen["tagged"] += bool(tags)
+    assert seen["mlm"] and seen["seq2seq"] and seen["tagged"] > len(pairs) // 2
+
+    pretrain_data.write_tokens(str(tmp_path / "few"), names[:2], len(d))
+    with pytest.raises(ValueError, match="5 detector classes, the object tag names 2"):
+        make_task(data_dir, object_tags=str(tmp_path / "few"))

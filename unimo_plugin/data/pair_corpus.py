@@ -34,7 +34,8 @@ class PairCorpusDataset(FairseqDataset):
     modality = "pair"
 
     def __init__(self, captions, image_rows, store, dictionary, mask_idx, seed, mask_prob, region_mask_prob,
-                 overlap_threshold, seq2seq_prob, max_regions, max_caption_tokens, cmcl, sidecars, limits):
+                 overlap_threshold, seq2seq_prob, max_regions, max_caption_tokens, cmcl, sidecars, limits,
+                 tagger=None):
         if len(captions) != len(image_rows):
             raise ValueError(f"{len(captions)} captions but {len(image_rows)} image rows")
         if len(image_rows) and (image_rows.min() < 0 or image_rows.max() >= len(store)):
@@ -44,13 +45,19 @@ class PairCorpusDataset(FairseqDataset):
         self.mask_prob, self.region_mask_prob, self.overlap_threshold = mask_prob, region_mask_prob, overlap_threshold
         self.seq2seq_prob, self.max_regions, self.max_caption_tokens = seq2seq_prob, max_regions, max_caption_tokens
         self.cmcl, self.sidecars, self.limits = cmcl, sidecars, limits
+        self.tagger = tagger
+        if tagger is not None:
+            tagger.check_classes(store.num_classes, f"region store {store.path}")
         self.epoch = 1
         caption_sizes = np.minimum(np.asarray(captions.sizes), max_caption_tokens)
         self.sizes = caption_sizes + 2  # <s> and the decoder's start symbol
+        cmcl_text_sizes = self.sizes.copy()
+        if tagger is not None:
+            self.sizes = self.sizes + tagger.max_tokens + 2  # <s> tags </s>
         regions = np.minimum(store.num_boxes[image_rows], max_regions) + 1
         self._tokens, self._regions = self.sizes.copy(), regions.copy()
         if cmcl:  # single-modal passes: the caption, the image and each drawn sidecar item
-            self._tokens += self.sizes
+            self._tokens += cmcl_text_sizes
             self._regions += regions
             for kind, sidecar in sidecars.items():
                 drawn = np.minimum(np.diff(sidecar.offsets), limits[kind])
@@ -58,7 +65,7 @@ class PairCorpusDataset(FairseqDataset):
                     self._regions += drawn * _largest_per_caption(
                         np.minimum(store.num_boxes[sidecar.items], max_regions) + 1, sidecar.offsets)
                 else:
-                    self._tokens += drawn * self.sizes
+                    self._tokens += drawn * cmcl_text_sizes
 
     def set_epoch(self, epoch):
         self.epoch = epoch
@@ -72,11 +79,17 @@ class PairCorpusDataset(FairseqDataset):
         words = self.captions[index].long()[:-1][: self.max_caption_tokens - 1]  # drop </s>, truncate
         caption = torch.cat([words.new_tensor([bos]), words, words.new_tensor([eos])])
         regions = load_regions(self.store, int(self.image_rows[index]), self.max_regions)
+        source = words.new_zeros(0)  # the image alone, or the image and its object tags
+        if self.tagger is not None:
+            source = torch.cat([words.new_tensor([bos]), self.tagger(regions["cls_probs"]), words.new_tensor([eos])])
         if rng.random() < self.seq2seq_prob:
-            tokens, targets, target_mask = seq2seq_example(words.new_zeros(0), words, self.dictionary)
+            tokens, targets, target_mask = seq2seq_example(source, words, self.dictionary)
             sample = masked_region_sample(regions, rng, 0.0, 1.0)  # the image is the clean source
         else:
             tokens, targets = mask_tokens(caption, rng, self.dictionary, self.mask_idx, self.mask_prob)
+            if len(source):  # <s> tags </s> w.. </s>: only caption words are masked
+                tokens = torch.cat([source, tokens[1:]])
+                targets = torch.cat([torch.full_like(source, self.dictionary.pad()), targets[1:]])
             target_mask = torch.zeros(len(tokens), dtype=torch.bool)
             sample = masked_region_sample(regions, rng, self.region_mask_prob, self.overlap_threshold)
         sample.update(id=index, tokens=tokens, lm_targets=targets, target_mask=target_mask)

@@ -24,6 +24,7 @@ from omegaconf import II
 from ..data import cmcl_sidecars
 from ..data.image_corpus import ImageCorpusDataset
 from ..data.modality_mix import ModalityMixDataset
+from ..data.object_tags import ObjectTagger
 from ..data.outputs import manifest_path, read_manifest
 from ..data.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
 from ..data.region_store import RegionStore
@@ -69,6 +70,13 @@ class UnimoPretrainConfig(FairseqDataclass):
         default=None, metadata={"help": "batch budget of regions (with padding and every CMCL pass), "
                                         "beside --max-tokens for text tokens"})
     max_caption_tokens: int = field(default=64, metadata={"help": "captions and sidecar texts are cut to this"})
+    object_tags: Optional[str] = field(
+        default=None, metadata={"help": "put detector object tags as text between the regions and the caption: "
+                                        "prefix of a binarized dataset with one class name per detector class "
+                                        "(background first), e.g. binarize_text.py over the class list"})
+    object_tag_threshold: float = field(
+        default=0.2, metadata={"help": "a region's top class becomes a tag at this confidence or above"})
+    max_object_tags: int = field(default=10, metadata={"help": "tags per image, most confident first"})
     cmcl: bool = field(default=True, metadata={"help": "cross-modal contrastive learning on the pair corpus"})
     cmcl_paraphrases: int = field(default=2, metadata={"help": "paraphrase positives drawn per pair"})
     cmcl_negatives: int = field(default=4, metadata={"help": "rewritten/retrieved hard negatives drawn per pair"})
@@ -166,10 +174,12 @@ class UnimoPretrainTask(FairseqTask):
         sidecars = {kind: cmcl_sidecars.CaptionSidecar(prefix, kind, len(captions))
                     for kind in cmcl_sidecars.KINDS if self.cfg.cmcl and cmcl_sidecars.exists(prefix, kind)}
         limits = {kind: getattr(self.cfg, key) for kind, key in CMCL_LIMIT_KEYS.items()}
+        tagger = None if self.cfg.object_tags is None else ObjectTagger(
+            self.cfg.object_tags, self.dictionary, self.cfg.object_tag_threshold, self.cfg.max_object_tags)
         return PairCorpusDataset(
             captions, image_rows, store, self.dictionary, self.mask_idx, self.cfg.seed, self.cfg.mask_prob,
             self.cfg.region_mask_prob, self.cfg.region_overlap_threshold, self.cfg.seq2seq_prob,
-            self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, self.cfg.cmcl, sidecars, limits)
+            self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, self.cfg.cmcl, sidecars, limits, tagger)
 
     def max_positions(self):
-        return max(self.cfg.tokens_per_sample, self.cfg.max_caption_tokens + 2)
+        return None  # samples are cut to --tokens-per-sample / --max-caption-tokens; the model sets the limit

@@ -1,0 +1,34 @@
+"""Detector object tags as text (Oscar-style): the names of the classes the detector is confident
+about, placed between the regions and the caption as ``<s> tag tag .. </s>``."""
+import torch
+from fairseq.data import data_utils
+
+
+class ObjectTagger:
+    """``labels[k]`` holds the tokens of class k's name (a dataset binarized from one name per line,
+    e.g. ``binarize_text.py`` over the detector's class list, background first)."""
+
+    def __init__(self, labels_prefix, dictionary, threshold, max_tags, background=0):
+        self.labels = data_utils.load_indexed_dataset(labels_prefix, dictionary, combine=False)
+        if self.labels is None:
+            raise FileNotFoundError(f"--object-tags {labels_prefix}: no .bin/.idx dataset of class names there")
+        self.threshold, self.max_tags, self.background = threshold, max_tags, background
+        self.eos = dictionary.eos()
+        longest = int(max(self.labels.sizes)) if len(self.labels) else 0
+        self.max_tokens = max_tags * longest
+
+    def check_classes(self, num_classes, where):
+        if num_classes is None:
+            raise ValueError(f"{where} has no class probabilities: object tags need them")
+        if num_classes != len(self.labels):
+            raise ValueError(f"{where} has {num_classes} detector classes, the object tag names {len(self.labels)}")
+
+    def __call__(self, cls_probs):
+        """Tokens of the distinct confident classes, most confident first (no ``<s>``/``</s>``)."""
+        confidence, classes = cls_probs.max(dim=1)
+        keep = (confidence >= self.threshold) & (classes != self.background)
+        order = confidence[keep].argsort(descending=True)
+        tags = list(dict.fromkeys(classes[keep][order].tolist()))[: self.max_tags]
+        names = [self.labels[c].long() for c in tags]
+        names = [n[:-1] if len(n) and n[-1] == self.eos else n for n in names]
+        return torch.cat(names) if names else torch.zeros(0, dtype=torch.long)
