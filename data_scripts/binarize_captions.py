@@ -30,11 +30,13 @@ def get_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", metavar="FILE", nargs="+", help="caption files, read in order")
     parser.add_argument("--format", choices=FORMATS, default="auto",
-                        help="input format; auto: Karpathy JSON if a file starts with '{', else TSV")
+                        help="input format; auto: Karpathy JSON if a file starts with '{', else TSV. "
+                             "Karpathy's 'val' split is written as 'valid', fairseq's validation split")
     parser.add_argument("--split", nargs="+", default=["train"], metavar="NAME",
                         help="split of the TSV inputs: one name for all, or one per --input file")
     parser.add_argument("--id-field", choices=ID_FIELDS, default="auto",
-                        help="Karpathy image id field; auto: cocoid, else imgid, else filename")
+                        help="Karpathy image id field; auto: cocoid, else imgid, else filename. A filename "
+                             "gives its stem, the id extract_regions.py gives an image file")
     parser.add_argument("--merge-restval", action="store_true",
                         help="put Karpathy's restval images into train (the usual 113k-image COCO train set)")
     parser.add_argument("--region-store", metavar="DIR",

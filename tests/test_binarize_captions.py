@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO_ROOT, run_cli
 from unimo_plugin.data.bpe_training import train_bpe
-from unimo_plugin.data.caption_binarizer import binarize_captions
+from unimo_plugin.data.caption_binarizer import binarize_captions, region_store_of
 from unimo_plugin.data.caption_sources import read_captions, read_karpathy
 from unimo_plugin.data.outputs import InputError, read_manifest
 from unimo_plugin.data.region_store import RegionStore, RegionStoreWriter
@@ -73,12 +73,12 @@ def jsonl(path):
 
 def test_karpathy_cli_writes_aligned_split_files(data, tmp_path):
     out, store = data["coco_out"], RegionStore(data["store"])
-    assert sorted(os.listdir(out)) == sorted(f"{split}{suffix}" for split in ("train", "val", "test")
+    assert sorted(os.listdir(out)) == sorted(f"{split}{suffix}" for split in ("train", "valid", "test")
                                              for suffix in (".bin", ".idx", ".image_rows.npy", ".captions.jsonl"))
     records = jsonl(os.path.join(out, "train.captions.jsonl"))
     assert [r["caption_id"] for r in records] == ["10", "11", "20", "21", "50"]  # restval merged, file order
     assert records[1] == {"caption_id": "11", "image_id": "1", "text": "Two cats sleep."}
-    for split in ("train", "val", "test"):
+    for split in ("train", "valid", "test"):
         records = jsonl(os.path.join(out, f"{split}.captions.jsonl"))
         rows = np.load(os.path.join(out, f"{split}.image_rows.npy"))
         assert rows.dtype == np.int64 and rows.tolist() == [store.row_of(r["image_id"]) for r in records]
@@ -89,11 +89,12 @@ def test_karpathy_cli_writes_aligned_split_files(data, tmp_path):
         for ext in ("bin", "idx"):
             assert filecmp.cmp(os.path.join(out, f"{split}.{ext}"), tmp_path / f"{split}.{ext}", shallow=False)
     manifest = read_manifest(out)
-    assert manifest["region_store"] == os.path.abspath(data["store"]) and manifest["region_store_images"] == 7
+    assert region_store_of(out) == os.path.abspath(data["store"]) and manifest["region_store_images"] == 7
+    assert not os.path.isabs(manifest["region_store"])  # the data directory can move as a whole
     assert manifest["splits"]["train"] == {**manifest["splits"]["train"], "captions": 5, "images": 3}
     assert manifest["skipped_missing"] == 0
     # Without --merge-restval, restval stays its own split.
-    assert {c.split for c in read_captions([data["karpathy"]])} == {"train", "restval", "val", "test"}
+    assert {c.split for c in read_captions([data["karpathy"]])} == {"train", "restval", "valid", "test"}
 
 
 def test_tsv_missing_images_fail_or_are_skipped_and_counted(data):
@@ -124,7 +125,7 @@ def test_sharded_resumed_and_merged_equals_one_run(data):
                                  **kwargs) for k in range(3)]
     assert resumed[0] == first  # skipped, not redone
     assert [m["caption_range"] for m in resumed] == [[0, 3], [3, 6], [6, 9]]
-    assert sorted(resumed[2]["splits"]) == ["test", "train", "val"]
+    assert sorted(resumed[2]["splits"]) == ["test", "train", "valid"]
 
     cli_main(["--merge", "--output-dir", out, "--num-shards", "3"])
     names = sorted(os.listdir(data["coco_out"]))

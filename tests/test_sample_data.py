@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from conftest import REPO_ROOT, run_cli
 from unimo_plugin.data.outputs import is_complete, manifest_path, read_manifest
+from unimo_plugin.data.caption_binarizer import region_store_of
 from unimo_plugin.data.region_store import RegionStore, normalized_boxes
 from unimo_plugin.data.sample_scenes import SceneObject, position_phrase
 
@@ -79,7 +80,7 @@ def test_layout_and_counts_are_what_the_pretraining_task_reads(sample):
         np.testing.assert_allclose(pair_store[pair_store.row_of(image_id)].boxes, boxes[image_id], rtol=1e-6)
 
     pairs = read_manifest(sample / "pairs")
-    assert pairs["region_store"] == str(sample / "pair_regions") and pairs["skipped_missing"] == 0
+    assert region_store_of(sample / "pairs") == str(sample / "pair_regions") and pairs["skipped_missing"] == 0
     for split, count in zip(("train", "valid", "test"), SCENES):
         assert pairs["splits"][split]["captions"] == counts[f"captions_{split}"]
         assert pairs["splits"][split]["images"] == count and pairs["splits"][split]["replaced_by_unk"] == 0

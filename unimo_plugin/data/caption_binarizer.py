@@ -89,13 +89,21 @@ def binarize_captions(inputs, output_dir, region_store, dict_path, bpe_cfg, fmt=
                                          workers)
     return write_manifest(
         output, KIND, splits=splits, skipped_missing=num_missing, caption_range=[start, end],
-        num_shards=num_shards, shard_id=shard_id, region_store=os.path.abspath(store.path),
+        num_shards=num_shards, shard_id=shard_id,
+        region_store=os.path.relpath(os.path.abspath(store.path), os.path.dirname(os.path.abspath(output))),
         region_store_images=len(store), region_store_created=store.manifest["created"],
         sources=[os.path.abspath(p) for p in inputs], dictionary=os.path.abspath(dict_path),
         dictionary_size=len(dictionary), bpe=vars(bpe_cfg),
         options={"format": fmt, "tsv_splits": list(tsv_splits), "id_field": id_field,
                  "merge_restval": merge_restval, "skip_missing": skip_missing},
     )
+
+
+def region_store_of(caption_dir):
+    """Path of the region store a caption dataset points into. The manifest records it relative to
+    the manifest's own folder, so a data directory can move as a whole."""
+    recorded = read_manifest(caption_dir)["region_store"]
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(caption_dir)), recorded))
 
 
 def merge_caption_shards(output_dir, num_shards):

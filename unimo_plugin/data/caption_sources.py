@@ -14,6 +14,7 @@ from .text_files import iter_lines
 
 FORMATS = ("auto", "karpathy", "tsv")
 KARPATHY_SPLITS = ("train", "val", "test", "restval")
+KARPATHY_TO_FAIRSEQ = {"val": "valid"}
 ID_FIELDS = ("auto", "cocoid", "imgid", "filename")
 
 
@@ -33,15 +34,19 @@ def detect_format(path):
 
 
 def _image_id(image, id_field, path, where):
+    """The id that names the image in a region store; a ``filename`` gives its stem, as
+    ``extract_regions.py`` names the images of a folder."""
     fields = ("cocoid", "imgid", "filename") if id_field == "auto" else (id_field,)
     for field in fields:
         if image.get(field) not in (None, ""):
-            return str(image[field])
+            value = str(image[field])
+            return os.path.splitext(os.path.basename(value))[0] if field == "filename" else value
     raise InputError(path, f"{where} has no image id (looked for {', '.join(fields)}; see --id-field)")
 
 
 def read_karpathy(path, id_field="auto", merge_restval=False):
-    """Captions of a Karpathy split JSON in file order; ``merge_restval`` renames restval to train."""
+    """Captions of a Karpathy split JSON in file order. Karpathy's ``val`` becomes ``valid``, the split
+    fairseq validates on; ``merge_restval`` renames restval to train."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -63,6 +68,7 @@ def read_karpathy(path, id_field="auto", merge_restval=False):
             raise InputError(path, f"{where} has split {split!r}, expected one of {', '.join(KARPATHY_SPLITS)}")
         if merge_restval and split == "restval":
             split = "train"
+        split = KARPATHY_TO_FAIRSEQ.get(split, split)
         for j, sentence in enumerate(image["sentences"]):
             raw = sentence.get("raw") if isinstance(sentence, dict) else None
             text = raw.strip() if isinstance(raw, str) else ""

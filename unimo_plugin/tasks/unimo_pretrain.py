@@ -25,7 +25,8 @@ from ..data import cmcl_sidecars
 from ..data.image_corpus import ImageCorpusDataset
 from ..data.modality_mix import ModalityMixDataset
 from ..data.object_tags import ObjectTagger
-from ..data.outputs import manifest_path, read_manifest
+from ..data.caption_binarizer import region_store_of
+from ..data.outputs import manifest_path
 from ..data.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
 from ..data.region_store import RegionStore
 from ..data.text_corpus import TextCorpusDataset
@@ -165,7 +166,7 @@ class UnimoPretrainTask(FairseqTask):
             return None
         store_path = self.cfg.pair_region_store
         if store_path is None:
-            store_path = read_manifest(directory)["region_store"]
+            store_path = region_store_of(directory)
         if not os.path.exists(manifest_path(store_path)):
             raise FileNotFoundError(f"{manifest_path(directory)} names region store {store_path}, which is not "
                                     f"there; pass --pair-region-store")
