@@ -24,10 +24,13 @@ run() {  # name, then fairseq-train arguments
     fairseq-train "$@" --max-update "$UPDATES" --log-format simple --log-interval 10 --no-save \
         --disable-validation --seed 1 > "$WORK/$name.log" 2>&1 || { tail -20 "$WORK/$name.log"; kill $smi; exit 1; }
     kill $smi
-    local ups peak
-    ups=$(grep -o "| ups [0-9.]*" "$WORK/$name.log" | tail -1 | awk '{print $3}')
+    local summary peak
+    summary=$(grep "| train | epoch" "$WORK/$name.log" | tail -1)
     peak=$(sort -n "$WORK/$name.mem" | tail -1)
-    printf "%-28s updates/s %8s   peak GPU memory %6s MiB\n" "$name" "$ups" "$peak"
+    printf "%-22s updates/s %7s  text tokens/update %7s  samples/update %6s  peak GPU memory %6s MiB\n" "$name" \
+        "$(grep -o '| ups [0-9.]*' <<< "$summary" | awk '{print $3}')" \
+        "$(grep -o '| wpb [0-9.]*' <<< "$summary" | awk '{print $3}')" \
+        "$(grep -o '| bsz [0-9.]*' <<< "$summary" | awk '{print $3}')" "$peak"
 }
 
 for precision in fp16 bf16; do
