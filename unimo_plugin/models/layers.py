@@ -1,8 +1,9 @@
 """Post-LayerNorm transformer layer (BERT/RoBERTa) with attention through SDPA.
 
-Parameter names follow fairseq's ``TransformerEncoderLayer`` (``self_attn.{q,k,v,out}_proj``,
-``self_attn_layer_norm``, ``fc1``, ``fc2``, ``final_layer_norm``) so RoBERTa weights load by name.
-Tensors are batch-first: (B, L, H).
+Parameter names follow fairseq's ``TransformerEncoderLayer`` (``self_attn.out_proj``,
+``self_attn_layer_norm``, ``fc1``, ``fc2``, ``final_layer_norm``) so RoBERTa weights load by name;
+the query, key and value projections are fused into one ``self_attn.qkv_proj`` (one matrix product
+instead of three; RoBERTa's q/k/v weights are concatenated on loading). Tensors are batch-first: (B, L, H).
 """
 from typing import Optional
 
@@ -20,17 +21,13 @@ class SelfAttention(nn.Module):
             raise ValueError(f"embed dim {embed_dim} is not divisible by {num_heads} attention heads")
         self.num_heads = num_heads
         self.dropout = dropout
-        self.q_proj = nn.Linear(embed_dim, embed_dim)
-        self.k_proj = nn.Linear(embed_dim, embed_dim)
-        self.v_proj = nn.Linear(embed_dim, embed_dim)
+        self.qkv_proj = nn.Linear(embed_dim, 3 * embed_dim)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, H) -> (B, heads, L, H / heads)
-        bsz, length, _ = x.shape
-        return x.view(bsz, length, self.num_heads, -1).transpose(1, 2)
-
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor]) -> torch.Tensor:
-        q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
+        bsz, length, _ = x.shape
+        # (B, L, 3H) -> 3 x (B, heads, L, H / heads)
+        q, k, v = self.qkv_proj(x).view(bsz, length, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )

@@ -2,7 +2,8 @@
 
 Accepts the layout of the released ``roberta.base`` / ``roberta.large`` ``model.pt``
 (``decoder.sentence_encoder.*``, ``emb_layer_norm``, fused ``in_proj_weight``) as well as
-checkpoints written by current fairseq (``encoder.sentence_encoder.*``, ``layernorm_embedding``).
+checkpoints written by current fairseq (``encoder.sentence_encoder.*``, ``layernorm_embedding``,
+separate ``q_proj``/``k_proj``/``v_proj``).
 """
 import logging
 import os
@@ -26,18 +27,17 @@ _IGNORED = re.compile(r"(^|\.)(version|_float_tensor)$")
 
 
 def _normalise(state):
-    """Rename old fairseq RoBERTa keys to the current layout and split fused q/k/v projections."""
+    """Rename old fairseq RoBERTa keys to the current layout and fuse the q/k/v projections into
+    UNIMO's ``qkv_proj`` (old checkpoints already hold them fused, q then k then v, as ``in_proj``)."""
     out = {}
     for key, value in state.items():
         key = re.sub(r"^decoder\.", "encoder.", key)
         key = key.replace(".emb_layer_norm.", ".layernorm_embedding.")
-        fused = re.match(r"(.*\.self_attn\.)in_proj_(weight|bias)$", key)
-        if fused:
-            q, k, v = value.chunk(3, dim=0)
-            for name, part in zip(("q_proj", "k_proj", "v_proj"), (q, k, v)):
-                out[f"{fused.group(1)}{name}.{fused.group(2)}"] = part
-        else:
-            out[key] = value
+        key = re.sub(r"\.self_attn\.in_proj_(weight|bias)$", r".self_attn.qkv_proj.\1", key)
+        out[key] = value
+    for key in [k for k in out if re.search(r"\.self_attn\.q_proj\.(weight|bias)$", k)]:
+        parts = [out.pop(key.replace(".q_proj.", f".{name}.")) for name in ("q_proj", "k_proj", "v_proj")]
+        out[key.replace(".q_proj.", ".qkv_proj.")] = torch.cat(parts, dim=0)
     return out
 
 
