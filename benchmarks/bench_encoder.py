@@ -46,7 +46,6 @@ def make_dictionary():
 
 
 def build_models(args, dictionary, which=("unimo", "roberta")):
-    from fairseq import options, tasks  # noqa: F401
     from fairseq.models.roberta import RobertaModel, roberta_base_architecture
 
     import unimo_plugin  # noqa: F401

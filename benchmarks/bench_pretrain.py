@@ -42,8 +42,6 @@ def parse_args(argv=None):
 
 
 def setup(args, root):
-    from fairseq.data import data_utils  # noqa: F401
-
     import unimo_plugin  # noqa: F401
     from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
     from unimo_plugin.data import synthetic_corpora

@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from unimo_plugin.data.outputs import InputError, add_sharding_args  # noqa: E402
 from unimo_plugin.data.region_detector import BACKBONES, RegionDetector  # noqa: E402
 from unimo_plugin.data.region_extraction import extract_regions  # noqa: E402
+from unimo_plugin.data.region_shards import print_shard_results  # noqa: E402
 from unimo_plugin.data.region_store import FEATURE_DTYPES  # noqa: E402
 
 DETECTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(RegionDetector).parameters.items()}
@@ -105,23 +106,7 @@ def main(argv=None):
             progress=not args.no_progress)
     except (InputError, ValueError, OSError) as e:  # OSError: a missing or unreadable input file
         sys.exit(f"extract_regions: error: {e}")
-    for r in results:
-        if r.skipped:
-            print(f"{r.output}: already complete, skipped")
-            continue
-        mean = r.boxes / r.images if r.images else 0.0
-        if r.merged_shards:
-            print(f"{r.output}: merged {r.merged_shards} shards: {r.images} images, {r.boxes} boxes "
-                  f"({mean:.1f}/image), {r.seconds:.1f}s")
-            continue
-        rate = r.images / r.seconds if r.seconds else 0.0
-        print(f"{r.output}: {r.images} images, {r.boxes} boxes ({mean:.1f}/image), "
-              f"{r.bad} unreadable skipped, {r.seconds:.1f}s ({rate:.2f} images/s)")
-        for example in r.bad_examples:
-            print(f"  bad: {example}")
-        if r.bad > len(r.bad_examples):
-            print(f"  ... and {r.bad - len(r.bad_examples)} more")
-
+    print_shard_results(results, "unreadable")
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from unimo_plugin.data.outputs import InputError, add_sharding_args  # noqa: E402
 from unimo_plugin.data.region_import import FORMATS, import_regions  # noqa: E402
+from unimo_plugin.data.region_shards import print_shard_results  # noqa: E402
 from unimo_plugin.data.region_store import FEATURE_DTYPES  # noqa: E402
 
 
@@ -66,23 +67,7 @@ def main(argv=None):
             overwrite=args.overwrite, progress=not args.no_progress)
     except (InputError, ValueError) as e:
         sys.exit(f"import_regions: error: {e}")
-    for r in results:
-        if r.skipped:
-            print(f"{r.output}: already complete, skipped")
-            continue
-        mean = r.boxes / r.images if r.images else 0.0
-        if r.merged_shards:
-            print(f"{r.output}: merged {r.merged_shards} shards: {r.images} images, {r.boxes} boxes "
-                  f"({mean:.1f}/image), {r.seconds:.1f}s")
-            continue
-        rate = r.images / r.seconds if r.seconds else 0.0
-        print(f"{r.output}: {r.images} images, {r.boxes} boxes ({mean:.1f}/image), "
-              f"{r.bad} bad skipped, {r.seconds:.1f}s ({rate:.0f} images/s)")
-        for example in r.bad_examples:
-            print(f"  bad: {example}")
-        if r.bad > len(r.bad_examples):
-            print(f"  ... and {r.bad - len(r.bad_examples)} more")
-
+    print_shard_results(results, "bad")
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,5 @@
 """CMCL across workers (2 gloo processes): the all-gathered loss and gradients equal one process on
 the concatenated batch, and each rank reads its own disjoint shard of batches."""
-import os
-
 import pytest
 import torch
 import torch.distributed as dist

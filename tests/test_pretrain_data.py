@@ -1,6 +1,4 @@
 """unimo_pretrain data: objectives per sample, collaters per modality, batching, determinism."""
-import argparse
-
 import numpy as np
 import pytest
 import torch

@@ -6,7 +6,6 @@ remainder, like fairseq's ``MultiCorpusDataset``), batches each corpus under bot
 sharded ``EpochBatchIterator``. Everything depends only on (seed, epoch), so every worker
 builds the same batch list and takes its own shard of it.
 """
-import math
 from collections import OrderedDict
 
 import numpy as np

@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from .outputs import InputError, is_complete, shard_bounds, shard_output
 from .region_detector import build_detector
-from .region_import import ShardResult
-from .region_store import RegionStore, RegionStoreWriter, merge_region_stores
+from .region_shards import ShardResult, merge_shards
+from .region_store import RegionStoreWriter
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 _MAX_REPORTED = 10  # bad images quoted in the summary under skip_bad
@@ -178,18 +178,7 @@ def extract_regions(image_dir, output, detector_config=None, weights=None, rando
         results.append(_extract_shard(detector, images[start:end], boxes, output_k, store_args, batch_size,
                                       device, workers, skip_bad, progress))
     if merge and num_shards > 1:
-        shards = [shard_output(output, num_shards, k) for k in range(num_shards)]
-        missing = [s for s in shards if not is_complete(s)]
-        if missing:
-            raise ValueError(f"cannot merge into {output}: {len(missing)} shard(s) not complete yet: "
-                             + ", ".join(missing))
-        merged = ShardResult(output, skipped=is_complete(output) and not overwrite, merged_shards=num_shards)
-        if not merged.skipped:
-            t0 = time.time()
-            merge_region_stores(shards, output)
-            store = RegionStore(output)
-            merged.images, merged.boxes, merged.seconds = len(store), int(store.num_boxes.sum()), time.time() - t0
-        results.append(merged)
+        results.append(merge_shards(output, num_shards, results, overwrite))
     return results
 
 

@@ -17,15 +17,15 @@ import os
 import sys
 import time
 import zipfile
-from dataclasses import dataclass, field
-from typing import List, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 from tqdm import tqdm
 
 from .outputs import InputError, is_complete, shard_bounds, shard_output
 from .parallel import ordered_map
-from .region_store import RegionStore, RegionStoreWriter, check_regions, merge_region_stores
+from .region_shards import ShardResult, merge_shards
+from .region_store import RegionStoreWriter, check_regions
 
 TSV_COLUMNS = {
     "bua_tsv": ("image_id", "image_w", "image_h", "num_boxes", "boxes", "features"),
@@ -39,20 +39,6 @@ _MAX_REPORTED = 10  # bad items quoted in the summary under --skip-bad
 
 class _BadItem(Exception):
     """A malformed TSV line or .npz file; the caller adds the file and line."""
-
-
-@dataclass
-class ShardResult:
-    """What one shard (or the unsharded output) of a run did."""
-
-    output: str
-    skipped: bool = False  # already complete: left as it was
-    images: int = 0
-    boxes: int = 0
-    bad: int = 0
-    bad_examples: List[str] = field(default_factory=list)
-    seconds: float = 0.0
-    merged_shards: int = 0  # > 0 for the merged output of a sharded run
 
 
 def tsv_line_offsets(path, chunk_bytes=1 << 24):
@@ -363,19 +349,5 @@ def import_regions(inputs, output, fmt="auto", feature_dim=2048, dtype="float16"
         results.append(_import_shard(items, start, end, output_k, store_args, parse_args,
                                      skip_bad, workers, progress))
     if merge and num_shards > 1:
-        shards = [shard_output(output, num_shards, k) for k in range(num_shards)]
-        missing = [s for s in shards if not is_complete(s)]
-        if missing:
-            raise ValueError(f"cannot merge into {output}: {len(missing)} shard(s) not complete yet: "
-                             + ", ".join(missing))
-        rewritten = any(not r.skipped for r in results)  # an older merge would be stale
-        merged = ShardResult(output, skipped=is_complete(output) and not (overwrite or rewritten),
-                             merged_shards=num_shards)
-        if not merged.skipped:
-            t0 = time.time()
-            merge_region_stores(shards, output)
-            store = RegionStore(output)
-            merged.images, merged.boxes = len(store), int(store.num_boxes.sum())
-            merged.seconds = time.time() - t0
-        results.append(merged)
+        results.append(merge_shards(output, num_shards, results, overwrite))
     return results
