@@ -115,6 +115,10 @@ def test_ratios_and_budgets(data_dir):
         width_tokens = max(mix.num_tokens(i) for i in batch) * len(batch)
         width_regions = max(mix.num_regions(i) for i in batch) * len(batch)
         assert width_tokens <= 300 and width_regions <= 60
+    _, by_tokens = make_task(data_dir, modality_ratios="by-tokens")
+    positions = [float(np.sum(c.positions)) for c in by_tokens.corpora.values()]
+    assert by_tokens.ratios == pytest.approx([p / sum(positions) for p in positions])
+    assert positions[1] == sum(min(int(n), 100) + 1 for n in by_tokens.corpora["image"].store.num_boxes)
     with pytest.raises(ValueError, match="corpus:ratio"):
         make_task(data_dir, modality_ratios="video:1")
     with pytest.raises(ValueError, match="more than --max-tokens"):

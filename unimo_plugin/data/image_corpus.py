@@ -31,6 +31,11 @@ class ImageCorpusDataset(FairseqDataset):
         sample["id"] = index
         return sample
 
+    @property
+    def positions(self):
+        """Sequence positions (text tokens + regions) of each sample's joint pass."""
+        return self.region_counts
+
     def num_tokens(self, index):
         return 0
 

@@ -56,6 +56,7 @@ class PairCorpusDataset(FairseqDataset):
             self.sizes = self.sizes + tagger.max_tokens + 2  # <s> tags </s>
         regions = np.minimum(store.num_boxes[image_rows], max_regions) + 1
         self._tokens, self._regions = self.sizes.copy(), regions.copy()
+        self.positions = self.sizes + regions  # of the joint pass
         if cmcl:  # single-modal passes: the caption, the image and each drawn sidecar item
             self._tokens += cmcl_text_sizes
             self._regions += regions

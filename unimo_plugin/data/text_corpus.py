@@ -41,6 +41,11 @@ class TextCorpusDataset(FairseqDataset):
             target_mask = torch.zeros(len(tokens), dtype=torch.bool)
         return {"id": index, "tokens": tokens, "lm_targets": targets, "target_mask": target_mask}
 
+    @property
+    def positions(self):
+        """Sequence positions (text tokens + regions) of each sample's joint pass."""
+        return self.sizes
+
     def num_tokens(self, index):
         return self.sizes[index]
 

@@ -51,8 +51,9 @@ class UnimoPretrainConfig(FairseqDataclass):
     modality_ratios: str = field(
         default="by-size",
         metadata={"help": "share of the samples each epoch draws from the text, image and pair corpora, "
-                          "e.g. 'text:1,image:1,pair:2' (missing corpora count 0), or 'by-size' for "
-                          "their natural proportions"})
+                          "e.g. 'text:1,image:1,pair:2' (missing corpora count 0); 'by-size' for "
+                          "their numbers of samples, 'by-tokens' for their numbers of sequence positions "
+                          "(text tokens + regions)"})
     tokens_per_sample: int = field(default=256, metadata={"help": "text block length (sentences are packed)"})
     mask_prob: float = field(default=0.15, metadata={"help": "share of text tokens masked for masked LM"})
     region_mask_prob: float = field(default=0.15, metadata={"help": "share of regions masked for masked "
@@ -117,16 +118,18 @@ class UnimoPretrainTask(FairseqTask):
         given = {"text": self.cfg.text_data, "image": self.cfg.image_data, "pair": self.cfg.pair_data}[name]
         return given or os.path.join(self.cfg.data, {"text": "text", "image": "images", "pair": "pairs"}[name])
 
-    def _ratios(self, names):
+    def _ratios(self, corpora):
         if self.cfg.modality_ratios == "by-size":
-            return None
+            return [len(c) for c in corpora.values()]
+        if self.cfg.modality_ratios == "by-tokens":
+            return [float(np.sum(c.positions)) for c in corpora.values()]
         ratios = {}
         for part in self.cfg.modality_ratios.split(","):
             key, _, value = part.partition(":")
             if key.strip() not in CORPORA or not value:
                 raise ValueError(f"--modality-ratios: {part!r} is not corpus:ratio with corpus in {CORPORA}")
             ratios[key.strip()] = float(value)
-        return [ratios.get(name, 0.0) for name in names]
+        return [ratios.get(name, 0.0) for name in corpora]
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         corpora = OrderedDict()
@@ -138,8 +141,8 @@ class UnimoPretrainTask(FairseqTask):
         if not corpora:
             raise FileNotFoundError(f"no corpus has a '{split}' split under {self.cfg.data} "
                                     f"(text/{split}.bin, images/{split}/, pairs/{split}.bin)")
-        ratios = self._ratios(list(corpora)) or [len(c) for c in corpora.values()]
-        self.datasets[split] = ModalityMixDataset(corpora, ratios, self.cfg.seed, self.cfg.max_regions)
+        self.datasets[split] = ModalityMixDataset(corpora, self._ratios(corpora), self.cfg.seed,
+                                                  self.cfg.max_regions)
 
     def _load_text(self, directory, split):
         prefix = os.path.join(directory, split)
