@@ -107,8 +107,9 @@ class ModalityMixDataset(FairseqDataset):
             mine = indices[(indices >= self.offsets[c]) & (indices < self.offsets[c + 1])]
             if len(mine) == 0:
                 continue
-            tokens = np.array([self.num_tokens(i) for i in mine], dtype=np.float64)
-            regions = np.array([self.num_regions(i) for i in mine], dtype=np.float64)
+            corpus, local = self.corpora[name], mine - self.offsets[c]
+            tokens = np.asarray(corpus.batch_tokens, dtype=np.float64)[local]
+            regions = np.asarray(corpus.batch_regions, dtype=np.float64)[local]
             cost = np.zeros(len(mine))
             for used, budget in ((tokens, max_tokens), (regions, self.max_regions)):
                 if budget:

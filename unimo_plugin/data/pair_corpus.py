@@ -2,10 +2,11 @@
 modality, or image -> caption seq2seq LM; plus the CMCL anchors and sidecar items of each pair."""
 import numpy as np
 import torch
-from fairseq.data import FairseqDataset, data_utils
+from fairseq.data import data_utils
 
 from . import cmcl_sidecars
-from .collate import collate_region_part, collate_regions, collate_text_part, sample_rng
+from .collate import collate_region_part, collate_regions, collate_text_part
+from .pretrain_corpus import PretrainCorpus
 from .region_masking import masked_region_sample
 from .regions import load_regions
 from .token_masking import mask_tokens, seq2seq_example
@@ -24,7 +25,7 @@ def _largest_per_caption(values, offsets):
     return out
 
 
-class PairCorpusDataset(FairseqDataset):
+class PairCorpusDataset(PretrainCorpus):
     """``captions[i]`` (``w.. </s>``) describes region-store row ``image_rows[i]``.
 
     ``sidecars`` maps a CMCL sidecar kind to its :class:`~cmcl_sidecars.CaptionSidecar`; each
@@ -48,34 +49,30 @@ class PairCorpusDataset(FairseqDataset):
         self.tagger = tagger
         if tagger is not None:
             tagger.check_classes(store.num_classes, f"region store {store.path}")
-        self.epoch = 1
         caption_sizes = np.minimum(np.asarray(captions.sizes), max_caption_tokens)
         self.sizes = caption_sizes + 2  # <s> and the decoder's start symbol
         cmcl_text_sizes = self.sizes.copy()
         if tagger is not None:
             self.sizes = self.sizes + tagger.max_tokens + 2  # <s> tags </s>
         regions = np.minimum(store.num_boxes[image_rows], max_regions) + 1
-        self._tokens, self._regions = self.sizes.copy(), regions.copy()
+        self.batch_tokens, self.batch_regions = self.sizes.copy(), regions.copy()
         self.positions = self.sizes + regions  # of the joint pass
         if cmcl:  # single-modal passes: the caption, the image and each drawn sidecar item
-            self._tokens += cmcl_text_sizes
-            self._regions += regions
+            self.batch_tokens += cmcl_text_sizes
+            self.batch_regions += regions
             for kind, sidecar in sidecars.items():
                 drawn = np.minimum(np.diff(sidecar.offsets), limits[kind])
                 if kind == cmcl_sidecars.IMAGE_KIND:
-                    self._regions += drawn * _largest_per_caption(
+                    self.batch_regions += drawn * _largest_per_caption(
                         np.minimum(store.num_boxes[sidecar.items], max_regions) + 1, sidecar.offsets)
                 else:
-                    self._tokens += drawn * cmcl_text_sizes
-
-    def set_epoch(self, epoch):
-        self.epoch = epoch
+                    self.batch_tokens += drawn * cmcl_text_sizes
 
     def __len__(self):
         return len(self.captions)
 
     def __getitem__(self, index):
-        rng = sample_rng(self.seed, self.epoch, index)
+        rng = self.rng(index)
         bos, eos = self.dictionary.bos(), self.dictionary.eos()
         words = self.captions[index].long()[:-1][: self.max_caption_tokens - 1]  # drop </s>, truncate
         caption = torch.cat([words.new_tensor([bos]), words, words.new_tensor([eos])])
@@ -111,15 +108,6 @@ class PairCorpusDataset(FairseqDataset):
                 bos = caption.new_tensor([self.dictionary.bos()])
                 items[kind] = [torch.cat([bos, t[: self.max_caption_tokens]]) for t in chosen]
         return items
-
-    def num_tokens(self, index):
-        return self._tokens[index]
-
-    def num_regions(self, index):
-        return self._regions[index]
-
-    def size(self, index):
-        return self.sizes[index]
 
     def collater(self, samples):
         batch = {"id": torch.tensor([s["id"] for s in samples])}

@@ -1,0 +1,31 @@
+"""What the text, image and image-text pretraining corpora share: their per-sample costs as arrays
+(for fast batching of millions of samples), the epoch, and deterministic per-sample randomness."""
+import numpy as np
+from fairseq.data import FairseqDataset
+
+from .collate import sample_rng
+
+
+class PretrainCorpus(FairseqDataset):
+    """Subclasses set ``modality``, ``seed`` and, per sample, the arrays ``sizes`` (text length, for
+    ``--max-positions``), ``batch_tokens`` and ``batch_regions`` (what a sample adds to a batch's
+    token and region budgets, every pass included) and ``positions`` (text tokens + regions of the
+    joint pass, for ``--modality-ratios by-tokens``)."""
+
+    modality = None
+    epoch = 1
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def rng(self, index) -> np.random.Generator:
+        return sample_rng(self.seed, self.epoch, index)
+
+    def num_tokens(self, index):
+        return self.batch_tokens[index]
+
+    def num_regions(self, index):
+        return self.batch_regions[index]
+
+    def size(self, index):
+        return self.sizes[index]
