@@ -14,9 +14,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.outputs import InputError, add_sharding_args  # noqa: E402
+from unimo_plugin.data.outputs import InputError  # noqa: E402
 from unimo_plugin.data.region_import import FORMATS, import_regions  # noqa: E402
-from unimo_plugin.data.region_shards import print_shard_results  # noqa: E402
+from unimo_plugin.data.region_shards import add_store_run_args, print_shard_results  # noqa: E402
 from unimo_plugin.data.region_store import FEATURE_DTYPES  # noqa: E402
 
 
@@ -46,15 +46,7 @@ def get_parser():
                         help="class count C of cls_probs (unimo_tsv, npz) (default: inferred from the first image)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip and count malformed lines/files instead of stopping at the first one")
-    parser.add_argument("--merge", action="store_true",
-                        help="with --num-shards > 1: once every shard is complete, concatenate them into "
-                             "OUTPUT (the shards are kept; delete them afterwards if space is short)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="rewrite outputs that are already complete (by default a rerun skips them)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_sharding_args(parser)
-    parser.set_defaults(shard_id=None)
-    return parser
+    return add_store_run_args(parser)
 
 
 def main(argv=None):
