@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Retrieve images for CMCL (XI): images whose detected objects overlap most with a caption's image.
+
+The pool is the images of PAIRS/SPLIT.captions.jsonl, read from the caption dataset's region store (or
+--region-store). Each image gets its K most similar OTHER images of the pool, and each caption its image's
+list: a cmcl_raw file (one line per caption, in caption order) with items {"image_id": ..., "score": ...}
+and a manifest beside it; build_cmcl_sidecars.py turns it into pretraining sidecars.
+
+--by labels (default) uses the detector's class probabilities: a region's label is its top class when that
+is not the background (class 0) and its probability is at least --conf-thresh. --similarity jaccard
+compares the sets of labels; --similarity weighted compares label histograms in which each region adds its
+confidence, by --weighted-metric cosine or jaccard (sum of minima over sum of maxima). Candidates are the
+images sharing at least one label. --by features, for stores without class probabilities: cosine of the
+L2-normalised mean region features, searched with a faiss inner-product index.
+
+--workers N reads the store and searches labels on N processes; faiss uses N threads.
+
+  python data_scripts/retrieve_images.py --pairs data-bin/coco --split train --per-caption 5 --workers 8
+  python data_scripts/retrieve_images.py --pairs data-bin/cc --by features --nlist 4096
+"""
+import argparse
+import logging
+import sys
+
+from unimo_plugin.data.caption_binarizer import region_store_of
+from unimo_plugin.data.image_retrieval import SIMILARITIES, WEIGHTED_METRICS, retrieve_image_items
+from unimo_plugin.data.outputs import InputError
+from unimo_plugin.data.region_store import RegionStore
+from unimo_plugin.data.tfidf_negatives import add_retrieval_args, run_retrieval
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="<what> in the default output name: images.labels or images.features")
+    add_retrieval_args(parser)
+    parser.add_argument("--region-store", metavar="DIR",
+                        help="region store of the images (default: the one the caption dataset's manifest names)")
+    parser.add_argument("--by", choices=("labels", "features"), default="labels",
+                        help="compare detected object labels or mean region features (default: %(default)s)")
+    parser.add_argument("--similarity", choices=SIMILARITIES, default="jaccard",
+                        help="--by labels: Jaccard of the label sets, or compare confidence-weighted label "
+                             "histograms (default: %(default)s)")
+    parser.add_argument("--weighted-metric", choices=WEIGHTED_METRICS, default="cosine",
+                        help="--similarity weighted: cosine or weighted Jaccard of the histograms "
+                             "(default: %(default)s)")
+    parser.add_argument("--conf-thresh", type=float, default=0.2,
+                        help="--by labels: lowest class probability that makes a region's top class a label "
+                             "(default: %(default)s)")
+    parser.add_argument("--nlist", type=int, default=0,
+                        help="--by features: IVF clusters (about 4*sqrt(images) for millions); 0 = exact flat "
+                             "index (default: %(default)s)")
+    parser.add_argument("--nprobe", type=int, default=16,
+                        help="--by features with --nlist: clusters searched per query (default: %(default)s)")
+    return parser
+
+
+def main(argv=None):
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+    parser = get_parser()
+    args = parser.parse_args(argv)
+
+    def retrieve(captions, start, end):
+        store = RegionStore(args.region_store or region_store_of(args.pairs))
+        return retrieve_image_items(
+            store, captions, start, end, args.per_caption, by=args.by, similarity=args.similarity,
+            weighted_metric=args.weighted_metric, conf_thresh=args.conf_thresh, chunk_size=args.chunk_size,
+            max_products=args.max_products, nlist=args.nlist, nprobe=args.nprobe, seed=args.seed,
+            workers=args.workers, progress=not args.no_progress)
+
+    try:
+        run_retrieval(args, f"images/{args.by}", "image_id", retrieve)
+    except (InputError, ValueError, FileNotFoundError) as e:
+        parser.exit(1, f"{parser.prog}: error: {e}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+#!/usr/bin/env python
+"""Retrieve sentence-level hard negatives for CMCL (X-) by TF-IDF similarity.
+
+For each caption of PAIRS/SPLIT.captions.jsonl: the K captions of OTHER images closest in TF-IDF cosine
+(scikit-learn TfidfVectorizer fitted on all captions of the split), skipping any caption whose cosine
+with a true caption of the image reaches --duplicate-threshold or that equals one after normalisation
+(lower case, punctuation dropped), and offering each text once. The output is a cmcl_raw file (one line
+per caption, in caption order) with items
+  {"text": ..., "level": "sentence", "swapped": {"kind": "retrieved", "caption_id": ..., "image_id": ...},
+   "score": cosine}
+and a manifest beside it; build_cmcl_sidecars.py turns it into pretraining sidecars.
+
+The exact search multiplies each chunk of captions with all captions as sparse matrices: its time grows
+with how many captions share a word with a caption, so words found in most captions make it quadratic
+(--max-df 0.1 or --stop-words english remove them). --faiss searches an index of TruncatedSVD vectors
+instead (flat, or IVF with --nlist for millions of captions) and scores those candidates exactly.
+
+--workers N shares the exact search among N processes; --faiss uses N threads.
+
+  python data_scripts/retrieve_negatives.py --pairs data-bin/coco --split train --per-caption 5 --workers 8
+  python data_scripts/retrieve_negatives.py --pairs data-bin/cc --faiss --nlist 4096 --num-shards 4 --shard-id 0
+  python data_scripts/retrieve_negatives.py --pairs data-bin/cc --faiss --nlist 4096 --num-shards 4 --merge
+"""
+import argparse
+import logging
+import sys
+
+from unimo_plugin.data.outputs import InputError
+from unimo_plugin.data.tfidf_negatives import (add_retrieval_args, add_tfidf_args, negative_items, run_retrieval,
+                                               tfidf_negatives)
+
+WHAT = "negatives/tfidf"
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=f"<what> in the default output name: {WHAT.replace('/', '.')}")
+    add_retrieval_args(parser)
+    parser.add_argument("--duplicate-threshold", type=float, default=0.95,
+                        help="skip candidates whose cosine with any true caption of the image is at least this: "
+                             "they would be false negatives (default: %(default)s)")
+    add_tfidf_args(parser)
+    parser.add_argument("--faiss", action="store_true",
+                        help="take candidates from a faiss inner-product index over TruncatedSVD vectors instead "
+                             "of the exact sparse search (for very large splits)")
+    parser.add_argument("--svd-dim", type=int, default=256, help="--faiss: SVD dimensions (default: %(default)s)")
+    parser.add_argument("--candidates", type=int,
+                        help="--faiss: nearest neighbours taken per caption, pooled over its image and scored "
+                             "exactly (default: 4K + 16)")
+    parser.add_argument("--nlist", type=int, default=0,
+                        help="--faiss: IVF clusters (about 4*sqrt(N) for millions of captions); 0 = exact flat "
+                             "index (default: %(default)s)")
+    parser.add_argument("--nprobe", type=int, default=16,
+                        help="--faiss with --nlist: clusters searched per query (default: %(default)s)")
+    return parser
+
+
+def main(argv=None):
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+    parser = get_parser()
+    args = parser.parse_args(argv)
+
+    def retrieve(captions, start, end):
+        indices, scores = tfidf_negatives(
+            [c["text"] for c in captions], [c["image_id"] for c in captions], args.per_caption,
+            args.duplicate_threshold, args.chunk_size, query_range=(start, end), faiss=args.faiss,
+            svd_dim=args.svd_dim, candidates=args.candidates, nlist=args.nlist, nprobe=args.nprobe, seed=args.seed,
+            workers=args.workers, max_products=args.max_products, progress=not args.no_progress,
+            stop_words=args.stop_words, max_df=args.max_df, min_df=args.min_df, sublinear_tf=args.sublinear_tf)
+        return negative_items(captions, indices, scores), {}
+
+    try:
+        run_retrieval(args, WHAT, "text", retrieve)
+    except (InputError, ValueError, FileNotFoundError) as e:
+        parser.exit(1, f"{parser.prog}: error: {e}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
