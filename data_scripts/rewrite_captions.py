@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Phrase- and word-level hard negatives for CMCL: each caption of a split rewritten with ONE object,
+attribute or relation of its scene graph swapped for another of the same kind from the corpus
+(see unimo_plugin/data/scene_graph_rewriting.py). Writes PAIRS/SPLIT.cmcl_raw.negatives.scene_graph.jsonl
+(one line per caption of PAIRS/SPLIT.captions.jsonl, items {"text", "level", "swapped"}), which
+build_cmcl_sidecars.py picks up with the other negatives.
+
+Examples::
+
+    python data_scripts/rewrite_captions.py --pairs data/coco --split train --workers 2 --dump 10
+    python data_scripts/rewrite_captions.py --pairs data/coco --split test --vocab-from train
+    python data_scripts/rewrite_captions.py --pairs data/cc --split train --num-shards 8 --shard-id 3
+    python data_scripts/rewrite_captions.py --pairs data/cc --split train --num-shards 8 --merge
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from unimo_plugin.data.outputs import InputError, add_sharding_args  # noqa: E402
+from unimo_plugin.data.scene_graph_rewriting import (  # noqa: E402
+    DEFAULT_SPACY_MODEL, dump_lines, report_lines, rewrite_split)
+
+EPILOG = """\
+Without --shard-id, every shard runs in turn in this process. Outputs are atomic: a file appears
+with its OUTPUT.manifest.json only when complete, so rerunning the same command resumes an
+interrupted run. The vocabulary is saved as OUTPUT.vocab.json and reused by later shards; for a
+run on several machines, run one shard first (or accept that each shard builds it once).
+Malformed input is reported as FILE:LINE: reason."""
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", required=True, metavar="DIR", help="folder of SPLIT.captions.jsonl")
+    parser.add_argument("--split", required=True, help="caption split to rewrite (e.g. train)")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="default: PAIRS/SPLIT.cmcl_raw.negatives.scene_graph.jsonl")
+    parser.add_argument("--per-caption", type=int, default=3, metavar="K",
+                        help="negatives per caption, each swapping one element (default: %(default)s)")
+    parser.add_argument("--vocab-from", metavar="SPLIT",
+                        help="draw replacements from this split of PAIRS (or a .captions.jsonl file) instead "
+                             "of SPLIT itself, e.g. train for a small test split")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draws (default: %(default)s)")
+    parser.add_argument("--spacy-model", default=DEFAULT_SPACY_MODEL,
+                        help="spaCy pipeline SceneGraphParser runs on (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=256,
+                        help="captions per nlp.pipe batch and per worker task (default: %(default)s)")
+    parser.add_argument("--dump", type=int, default=0, metavar="N",
+                        help="print N originals beside their rewrites")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --num-shards > 1: once every shard is complete, concatenate them into OUTPUT")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="rewrite outputs that are already complete (by default a rerun skips them)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_sharding_args(parser)
+    parser.set_defaults(shard_id=None)  # no --shard-id: every shard in turn
+    return parser
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    if args.per_caption < 1 or args.batch_size < 1 or args.workers < 1:
+        sys.exit("rewrite_captions: error: --per-caption, --batch-size and --workers must be >= 1")
+    try:
+        report = rewrite_split(
+            args.pairs, args.split, output=args.output, per_caption=args.per_caption, seed=args.seed,
+            vocab_from=args.vocab_from, spacy_model=args.spacy_model, batch_size=args.batch_size,
+            workers=args.workers, num_shards=args.num_shards, shard_id=args.shard_id, merge=args.merge,
+            overwrite=args.overwrite, dump=args.dump, progress=not args.no_progress)
+    except (InputError, ValueError, OSError) as e:  # OSError: a missing or unreadable input file
+        sys.exit(f"rewrite_captions: error: {e}")
+    if report.examples:
+        print(f"{len(report.examples)} captions and their rewrites:")
+        print("\n".join(dump_lines(report.examples)))
+    print("\n".join(report_lines(report)))
+
+
+if __name__ == "__main__":
+    main()
