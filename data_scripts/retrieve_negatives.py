@@ -12,8 +12,9 @@ and a manifest beside it; build_cmcl_sidecars.py turns it into pretraining sidec
 
 The exact search multiplies each chunk of captions with all captions as sparse matrices: its time grows
 with how many captions share a word with a caption, so words found in most captions make it quadratic
-(--max-df 0.1 or --stop-words english remove them). --faiss searches an index of TruncatedSVD vectors
-instead (flat, or IVF with --nlist for millions of captions) and scores those candidates exactly.
+(--max-df 0.1 or --stop-words english remove them). --faiss searches a faiss index of the TF-IDF vectors
+randomly projected to --faiss-dim dimensions instead (flat, or IVF with --nlist for millions of captions)
+and scores the candidates it finds exactly: approximate, as it misses some of the exact top K.
 
 --workers N shares the exact search among N processes; --faiss uses N threads.
 
@@ -41,9 +42,11 @@ def get_parser():
                              "they would be false negatives (default: %(default)s)")
     add_tfidf_args(parser)
     parser.add_argument("--faiss", action="store_true",
-                        help="take candidates from a faiss inner-product index over TruncatedSVD vectors instead "
-                             "of the exact sparse search (for very large splits)")
-    parser.add_argument("--svd-dim", type=int, default=256, help="--faiss: SVD dimensions (default: %(default)s)")
+                        help="take candidates from a faiss inner-product index over randomly projected TF-IDF "
+                             "vectors instead of the exact sparse search (for very large splits)")
+    parser.add_argument("--faiss-dim", type=int, default=256,
+                        help="--faiss: dimensions of the sparse random projection; more find more of the exact "
+                             "neighbours, and cost memory and search time (default: %(default)s)")
     parser.add_argument("--candidates", type=int,
                         help="--faiss: nearest neighbours taken per caption, pooled over its image and scored "
                              "exactly (default: 4K + 16)")
@@ -64,7 +67,7 @@ def main(argv=None):
         indices, scores = tfidf_negatives(
             [c["text"] for c in captions], [c["image_id"] for c in captions], args.per_caption,
             args.duplicate_threshold, args.chunk_size, query_range=(start, end), faiss=args.faiss,
-            svd_dim=args.svd_dim, candidates=args.candidates, nlist=args.nlist, nprobe=args.nprobe, seed=args.seed,
+            faiss_dim=args.faiss_dim, candidates=args.candidates, nlist=args.nlist, nprobe=args.nprobe, seed=args.seed,
             workers=args.workers, max_products=args.max_products, progress=not args.no_progress,
             stop_words=args.stop_words, max_df=args.max_df, min_df=args.min_df, sublinear_tf=args.sublinear_tf)
         return negative_items(captions, indices, scores), {}

@@ -109,7 +109,7 @@ def test_faiss_path():
     # Seeing every caption as a candidate, the faiss path re-scores them exactly: the same answer.
     every = tfidf_negatives(texts, image_ids, 3, faiss=True, candidates=len(texts), chunk_size=7)
     assert np.array_equal(every[0], exact[0]) and np.allclose(every[1], exact[1], atol=1e-6)
-    runs = [tfidf_negatives(texts, image_ids, 3, faiss=True, svd_dim=8, nlist=4, nprobe=2, seed=seed)
+    runs = [tfidf_negatives(texts, image_ids, 3, faiss=True, faiss_dim=8, nlist=4, nprobe=2, seed=seed)
             for seed in (5, 5, 6)]
     assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])  # --seed
     found = runs[0][0] >= 0
@@ -154,7 +154,7 @@ def test_cli_end_to_end(tmp_path):
 
 def test_shards_merge_resume_and_seed(tmp_path, capsys):
     pairs = write_pairs(tmp_path / "pairs", make_captions())
-    common = ["--pairs", pairs, "--per-caption", "3", "--no-progress", "--faiss", "--svd-dim", "8", "--nlist", "4"]
+    common = ["--pairs", pairs, "--per-caption", "3", "--no-progress", "--faiss", "--faiss-dim", "8", "--nlist", "4"]
     whole = str(tmp_path / "whole.jsonl")
     cli_main(common + ["--output", whole])
     again = str(tmp_path / "again.jsonl")

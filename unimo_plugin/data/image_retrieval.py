@@ -18,8 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .outputs import InputError
-from .tfidf_negatives import (MAX_PRODUCTS, faiss_index, group_ids, map_chunks, plan_chunks, product_costs,
-                              ragged_arange, top_k_arrays, top_k_row)
+from .tfidf_negatives import (MAX_PRODUCTS, faiss_index, group_ids, index_top_k, map_chunks, plan_chunks,
+                              product_costs, ragged_arange, top_k_arrays, top_k_row)
 
 SIMILARITIES = ("jaccard", "weighted")
 WEIGHTED_METRICS = ("cosine", "jaccard")
@@ -145,21 +145,15 @@ def similar_by_features(vectors, k, queries=None, chunk_size=2048, nlist=0, npro
     faiss inner-product index; images without regions (zero vectors) neither query nor answer."""
     queries = np.arange(len(vectors)) if queries is None else np.asarray(queries, np.int64)
     indexed = np.flatnonzero(vectors.any(1))
-    if not len(indexed):
+    asking = queries[vectors[queries].any(1)]
+    if not len(asking):
         return top_k_arrays([], len(queries), k)
     index = faiss_index(vectors[indexed], nlist, nprobe, seed, workers)
     tie_rank = np.random.default_rng(seed).permutation(len(vectors))
     m = min(k + 1, len(indexed))  # one more: the image itself comes back too
-
-    def search(chunk):
-        sims, found = index.search(vectors[chunk], m)
-        hits = found >= 0
-        return [top_k_row(indexed[found[i][hits[i]]], sims[i][hits[i]], k, tie_rank, np.array([query]))
-                if vectors[query].any() else _NOTHING for i, query in enumerate(chunk)]
-
-    spans = [(a, min(a + chunk_size, len(queries))) for a in range(0, len(queries), chunk_size)]
-    results = map_chunks(search, [queries[a:b] for a, b in spans], [b - a for a, b in spans], 1, progress, "images")
-    return top_k_arrays((found for chunk in results for found in chunk), len(queries), k)
+    found = index_top_k(index, lambda a, b: vectors[asking[a:b]], len(asking), m, k, tie_rank, asking[:, None],
+                        chunk_size, progress, "images", ids=indexed)
+    return top_k_arrays((next(found) if vectors[query].any() else _NOTHING for query in queries), len(queries), k)
 
 
 def retrieve_image_items(store, captions, start, end, k, by="labels", similarity="jaccard", weighted_metric="cosine",

@@ -14,8 +14,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .text_files import iter_lines
-from .tfidf_negatives import (MAX_PRODUCTS, Groups, faiss_index, fit_tfidf, group_ids, map_chunks, plan_chunks,
-                              product_costs, text_key, top_k_arrays, top_k_row)
+from .tfidf_negatives import (MAX_PRODUCTS, Groups, faiss_index, fit_tfidf, group_ids, index_top_k, map_chunks,
+                              plan_chunks, product_costs, text_key, top_k_arrays, top_k_row)
 
 logger = logging.getLogger(__name__)
 ENCODERS = ("tfidf", "sentence-transformers")
@@ -131,16 +131,8 @@ def _search_embeddings(encoder, texts, corpus, start, end, k, excluded, tie_rank
                               for a in tqdm(blocks, desc="encode corpus", unit="block", disable=not progress)])
     index = faiss_index(vectors, nlist, nprobe, seed, workers)
     m = min(len(corpus), k + max(len(e) for e in excluded))
-
-    def search(span):
-        sims, found = index.search(encoder(texts[start + span[0]:start + span[1]]), m)
-        hits = found >= 0
-        return [top_k_row(found[i][hits[i]], sims[i][hits[i]], k, tie_rank, excluded[span[0] + i],
-                          min_score=min_score) for i in range(len(found))]
-
-    spans = [(a, min(a + chunk_size, end - start)) for a in range(0, end - start, chunk_size)]
-    results = map_chunks(search, spans, [b - a for a, b in spans], 1, progress, "texts")
-    return (found for chunk in results for found in chunk)
+    return index_top_k(index, lambda a, b: encoder(texts[start + a:start + b]), end - start, m, k, tie_rank, excluded,
+                       chunk_size, progress, "texts", min_score=min_score)
 
 
 def text_items(corpus, indices, scores):

@@ -11,7 +11,7 @@ Scale: there is never an N x N matrix. Queries go in chunks (whole images at a t
 each chunk's sparse scores are reduced to a top-k on the spot, and chunks can run on worker processes.
 The exact search costs, per query, the summed document frequency of its terms: words in most captions
 ("the", "of") make it quadratic, which ``max_df``/``stop_words`` remove. With ``faiss=True`` candidates
-come from an inner-product index over TruncatedSVD vectors instead and are re-scored exactly.
+come from an inner-product index over randomly projected TF-IDF vectors instead and are scored exactly.
 """
 import json
 import logging
@@ -23,6 +23,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.random_projection import SparseRandomProjection
 from tqdm import tqdm
 
 from .cmcl_raw import KIND, read_captions, read_cmcl_raw, write_cmcl_raw
@@ -184,6 +185,22 @@ def faiss_index(vectors, nlist=0, nprobe=16, seed=0, threads=1):
     return index
 
 
+def index_top_k(index, vectors_of, num_queries, m, k, tie_rank, excluded, chunk_size, progress=False, desc=None,
+                ids=None, min_score=None):
+    """Per query, in chunks of ``chunk_size``: the ``m`` nearest entries of a faiss ``index`` reduced by
+    :func:`top_k_row` (``excluded[query]`` skipped, ties by ``tie_rank``). ``vectors_of(start, end)`` gives
+    the query vectors; ``ids`` maps index entries to columns (default: the same)."""
+    def search(span):
+        sims, found = index.search(vectors_of(*span), m)
+        hits = found >= 0
+        return [top_k_row(found[i][hits[i]] if ids is None else ids[found[i][hits[i]]], sims[i][hits[i]], k,
+                          tie_rank, excluded[span[0] + i], min_score=min_score) for i in range(len(found))]
+
+    spans = [(a, min(a + chunk_size, num_queries)) for a in range(0, num_queries, chunk_size)]
+    return (found for chunk in map_chunks(search, spans, [b - a for a, b in spans], 1, progress, desc)
+            for found in chunk)
+
+
 class _Negatives:
     """Per chunk of query images: the TF-IDF scores of their captions, reduced to negatives."""
 
@@ -236,7 +253,7 @@ class _Negatives:
 
 
 def tfidf_negatives(texts, image_ids, k, duplicate_threshold=0.95, chunk_size=2048, *, query_range=None,
-                    faiss=False, svd_dim=256, candidates=None, nlist=0, nprobe=16, seed=0, workers=1,
+                    faiss=False, faiss_dim=256, candidates=None, nlist=0, nprobe=16, seed=0, workers=1,
                     max_products=MAX_PRODUCTS, progress=False, stop_words=None, max_df=1.0, min_df=1,
                     sublinear_tf=False):
     """For each of ``texts[start:end]`` (``query_range``; default all), the ``k`` texts of OTHER images
@@ -245,8 +262,9 @@ def tfidf_negatives(texts, image_ids, k, duplicate_threshold=0.95, chunk_size=20
     Returns ``(indices, scores)``: (end - start, k) arrays, best first, of int64 indices into ``texts``
     (-1 where fewer candidates exist) and float32 cosines (0 there). TF-IDF is fitted on all ``texts``,
     so the shards of one collection agree. ``faiss``: candidates are the ``candidates`` (default 4k + 16)
-    nearest of each text in ``svd_dim``-d TruncatedSVD space (flat, or IVF with ``nlist``/``nprobe``),
-    pooled per image, then scored exactly. ``seed`` seeds tie-breaking, the SVD and the clustering.
+    nearest of each text after a sparse random projection to ``faiss_dim`` dimensions (none for a smaller
+    vocabulary), searched flat or, with ``nlist``/``nprobe``, by IVF; pooled per image, then scored exactly.
+    ``seed`` seeds tie-breaking, the projection and the clustering.
     ``workers`` processes share the exact search (faiss uses as many threads).
     """
     n = len(texts)
@@ -266,12 +284,11 @@ def tfidf_negatives(texts, image_ids, k, duplicate_threshold=0.95, chunk_size=20
     query_images = np.unique(image_of[start:end])  # ids follow first appearance: so does this order
     sizes = np.diff(work.images.bounds)[query_images]
     if faiss:
-        from sklearn.decomposition import TruncatedSVD
-
-        dim = min(svd_dim, matrix.shape[1] - 1)
-        if dim < 1:
-            raise ValueError(f"--faiss needs a vocabulary of at least 2 terms, got {matrix.shape[1]}")
-        vectors = TruncatedSVD(dim, random_state=seed).fit_transform(matrix).astype(np.float32)
+        # A random projection keeps every term's share of the cosine (up to noise); an SVD would keep the
+        # common terms and lose the rare ones that make captions alike.
+        vectors = (matrix.toarray() if matrix.shape[1] <= faiss_dim else
+                   SparseRandomProjection(faiss_dim, random_state=seed, dense_output=True).fit_transform(matrix))
+        vectors = vectors.astype(np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         index = faiss_index(vectors, nlist, nprobe, seed, workers)
         m = min(n, candidates or 4 * k + 16)
@@ -316,8 +333,8 @@ def add_retrieval_args(parser, per_caption=5):
                         help="cap on the multiply-adds of one chunk's sparse product, about 12 bytes of memory "
                              "each; a chunk holds fewer queries when theirs are common (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seeds the order among equal scores, SVD and faiss clustering: the same seed gives "
-                             "the same file (default: %(default)s)")
+                        help="seeds the order among equal scores, random projections and faiss clustering: the "
+                             "same seed gives the same file (default: %(default)s)")
     parser.add_argument("--merge", action="store_true",
                         help="instead of retrieving, concatenate the --num-shards complete shard files of OUTPUT")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
