@@ -24,9 +24,8 @@ import sys
 
 from unimo_plugin.data.caption_binarizer import region_store_of
 from unimo_plugin.data.image_retrieval import SIMILARITIES, WEIGHTED_METRICS, retrieve_image_items
-from unimo_plugin.data.outputs import InputError
 from unimo_plugin.data.region_store import RegionStore
-from unimo_plugin.data.tfidf_negatives import add_retrieval_args, run_retrieval
+from unimo_plugin.data.tfidf_negatives import add_faiss_args, add_retrieval_args, run_retrieval
 
 
 def get_parser():
@@ -46,11 +45,7 @@ def get_parser():
     parser.add_argument("--conf-thresh", type=float, default=0.2,
                         help="--by labels: lowest class probability that makes a region's top class a label "
                              "(default: %(default)s)")
-    parser.add_argument("--nlist", type=int, default=0,
-                        help="--by features: IVF clusters (about 4*sqrt(images) for millions); 0 = exact flat "
-                             "index (default: %(default)s)")
-    parser.add_argument("--nprobe", type=int, default=16,
-                        help="--by features with --nlist: clusters searched per query (default: %(default)s)")
+    add_faiss_args(parser, "--by features")
     return parser
 
 
@@ -67,10 +62,7 @@ def main(argv=None):
             max_products=args.max_products, nlist=args.nlist, nprobe=args.nprobe, seed=args.seed,
             workers=args.workers, progress=not args.no_progress)
 
-    try:
-        run_retrieval(args, f"images/{args.by}", "image_id", retrieve)
-    except (InputError, ValueError, FileNotFoundError) as e:
-        parser.exit(1, f"{parser.prog}: error: {e}\n")
+    run_retrieval(parser, args, f"images/{args.by}", "image_id", retrieve)
 
 
 if __name__ == "__main__":

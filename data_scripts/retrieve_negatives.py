@@ -26,9 +26,8 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.outputs import InputError
-from unimo_plugin.data.tfidf_negatives import (add_retrieval_args, add_tfidf_args, negative_items, run_retrieval,
-                                               tfidf_negatives)
+from unimo_plugin.data.tfidf_negatives import (add_faiss_args, add_retrieval_args, add_tfidf_args, negative_items,
+                                               run_retrieval, tfidf_negatives)
 
 WHAT = "negatives/tfidf"
 
@@ -50,11 +49,7 @@ def get_parser():
     parser.add_argument("--candidates", type=int,
                         help="--faiss: nearest neighbours taken per caption, pooled over its image and scored "
                              "exactly (default: 4K + 16)")
-    parser.add_argument("--nlist", type=int, default=0,
-                        help="--faiss: IVF clusters (about 4*sqrt(N) for millions of captions); 0 = exact flat "
-                             "index (default: %(default)s)")
-    parser.add_argument("--nprobe", type=int, default=16,
-                        help="--faiss with --nlist: clusters searched per query (default: %(default)s)")
+    add_faiss_args(parser, "--faiss")
     return parser
 
 
@@ -72,10 +67,7 @@ def main(argv=None):
             stop_words=args.stop_words, max_df=args.max_df, min_df=args.min_df, sublinear_tf=args.sublinear_tf)
         return negative_items(captions, indices, scores), {}
 
-    try:
-        run_retrieval(args, WHAT, "text", retrieve)
-    except (InputError, ValueError, FileNotFoundError) as e:
-        parser.exit(1, f"{parser.prog}: error: {e}\n")
+    run_retrieval(parser, args, WHAT, "text", retrieve)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,9 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.outputs import InputError
-from unimo_plugin.data.text_retrieval import ENCODERS, SentenceTransformerEncoder, read_corpus, similar_texts, \
-    text_items
-from unimo_plugin.data.tfidf_negatives import add_retrieval_args, add_tfidf_args, run_retrieval
+from unimo_plugin.data.text_retrieval import (ENCODERS, SentenceTransformerEncoder, read_corpus, similar_texts,
+                                              text_items)
+from unimo_plugin.data.tfidf_negatives import add_faiss_args, add_retrieval_args, add_tfidf_args, run_retrieval
 
 
 def get_parser():
@@ -43,12 +42,7 @@ def get_parser():
                                          "choice)")
     parser.add_argument("--batch-size", type=int, default=128,
                         help="--encoder sentence-transformers: sentences per encoding batch (default: %(default)s)")
-    parser.add_argument("--nlist", type=int, default=0,
-                        help="--encoder sentence-transformers: IVF clusters (about 4*sqrt(corpus size) for "
-                             "millions of sentences); 0 = exact flat index (default: %(default)s)")
-    parser.add_argument("--nprobe", type=int, default=16,
-                        help="--encoder sentence-transformers with --nlist: clusters searched per query "
-                             "(default: %(default)s)")
+    add_faiss_args(parser, "--encoder sentence-transformers")
     add_tfidf_args(parser)
     return parser
 
@@ -72,10 +66,7 @@ def main(argv=None):
             min_df=args.min_df, sublinear_tf=args.sublinear_tf)
         return text_items(corpus, indices, scores), statistics
 
-    try:
-        run_retrieval(args, f"texts/{args.encoder}", "text", retrieve)
-    except (InputError, ValueError, FileNotFoundError, ImportError) as e:
-        parser.exit(1, f"{parser.prog}: error: {e}\n")
+    run_retrieval(parser, args, f"texts/{args.encoder}", "text", retrieve)
 
 
 if __name__ == "__main__":

@@ -356,17 +356,35 @@ def add_tfidf_args(parser):
     return parser
 
 
+def add_faiss_args(parser, when):
+    """The faiss index options; ``when`` names the option that uses faiss, for the help."""
+    parser.add_argument("--nlist", type=int, default=0,
+                        help=f"{when}: IVF clusters (about 4*sqrt(N) for millions of entries); 0 = exact flat index "
+                             f"(default: %(default)s)")
+    parser.add_argument("--nprobe", type=int, default=16,
+                        help=f"{when} with --nlist: clusters searched per query (default: %(default)s)")
+    return parser
+
+
 def default_output(pairs_dir, split, what):
     return os.path.join(pairs_dir, f"{split}.cmcl_raw.{what.replace('/', '.')}.jsonl")
 
 
-def run_retrieval(args, what, field, retrieve):
-    """One shard of a retrieval script, or with ``--merge`` the merge of its shards; prints statistics.
+def run_retrieval(parser, args, what, field, retrieve):
+    """The main of a retrieval script: one shard, or with ``--merge`` the merge of the shards; bad input
+    ends the script with its message (file:line where known).
 
     ``retrieve(captions, start, end)`` gives the items of captions[start:end] and a dict of statistics
     of its own. A complete shard (file and manifest) is skipped, so a rerun resumes an interrupted run.
     The options that shape the result go to the manifest: shards made with different ones are not merged.
     """
+    try:
+        return _run_retrieval(args, what, field, retrieve)
+    except (InputError, ValueError, FileNotFoundError, ImportError) as e:  # ImportError: an optional package
+        parser.exit(1, f"{parser.prog}: error: {e}\n")
+
+
+def _run_retrieval(args, what, field, retrieve):
     options = {name: value for name, value in sorted(vars(args).items()) if name not in _RUN_OPTIONS}
     captions = read_captions(args.pairs, args.split)
     output = args.output or default_output(args.pairs, args.split, what)
