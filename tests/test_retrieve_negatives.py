@@ -116,6 +116,13 @@ def test_faiss_path():
     assert found.mean() > 0.5
     assert np.all(runs[0][1][found] <= exact[1][:, :1].repeat(3, 1)[found] + 1e-6)  # never above the best
 
+    # The nearest 3 of a caption are copies of it (skipped): the search widens until negatives turn up.
+    texts = ["a red dog runs on grass"] * 12 + ["a red dog sleeps", "a red cat runs", "a blue dog runs"]
+    image_ids = [f"image{n}" for n in range(len(texts))]
+    exact = tfidf_negatives(texts, image_ids, 2)
+    widened = tfidf_negatives(texts, image_ids, 2, faiss=True, candidates=3)
+    assert np.all(widened[0] >= 0) and np.allclose(widened[1], exact[1], atol=1e-6)
+
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="3 image ids for 2 texts"):

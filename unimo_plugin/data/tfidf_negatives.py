@@ -206,7 +206,7 @@ class _Negatives:
 
     def __init__(self, matrix, image_of, num_images, texts, k, duplicate_threshold, tie_rank, query_range):
         self.matrix, self.by_term = matrix, matrix.T.tocsr()
-        self.images = Groups(image_of, num_images)
+        self.image_of, self.images = image_of, Groups(image_of, num_images)
         self.key_of, num_keys = group_ids(text_key(t) for t in texts)
         self.same_text = Groups(self.key_of, num_keys)
         self.k, self.duplicate_threshold, self.tie_rank = k, duplicate_threshold, tie_rank
@@ -218,7 +218,19 @@ class _Negatives:
 
     def from_index(self, images, index, vectors, m):
         """Candidates from a faiss index: the ``m`` nearest of each caption of an image, pooled over the
-        image and scored exactly against all of its captions."""
+        image and scored exactly against all of its captions. An image whose captions then lack negatives
+        (the nearest were its own captions or their near-duplicates) searches again, up to 16 times as far."""
+        out, widest = [], min(self.matrix.shape[0], 16 * m)
+        while len(images):
+            found = self._from_index(images, index, vectors, m)
+            short = {self.image_of[caption] for caption, cols, _ in found if len(cols) < self.k}
+            if m >= widest or not short:
+                return out + found
+            out += [f for f in found if self.image_of[f[0]] not in short]
+            images, m = np.array([i for i in images if i in short]), min(4 * m, widest)
+        return out
+
+    def _from_index(self, images, index, vectors, m):
         captions = self.images.members(images)
         _, found = index.search(vectors[captions], m)
         sizes = np.diff(self.images.bounds)[images]
