@@ -6,14 +6,13 @@ into a pivot language, the backward model translates the pivot back into English
 elsewhere can be imported from a ``caption_id<TAB>text`` file instead.
 
 A paraphrase is useful to CMCL only if it is a different sentence: outputs equal to the caption
-after :func:`normalize`, empty ones and repeats are dropped and counted. The result is a cmcl_raw
+after :func:`~unimo_plugin.data.cmcl_raw.text_key`, empty ones and repeats are dropped and counted. The result is a cmcl_raw
 file (``cmcl_raw.py``) aligned with the caption split, written in contiguous shards so that an
 interrupted run resumes by redoing only the shards without a manifest.
 """
 import os
 import shutil
 import time
-import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -21,18 +20,12 @@ import torch
 from fairseq.models.transformer import TransformerModel
 from tqdm import tqdm
 
-from .cmcl_raw import KIND, read_captions, read_cmcl_raw, write_cmcl_raw
+from .cmcl_raw import KIND, read_captions, read_cmcl_raw, text_key, write_cmcl_raw
 from .outputs import (InputError, atomic_output, is_complete, read_manifest, shard_bounds, shard_output,
                       write_manifest)
 
 LEVEL = "sentence"
 _IMPORT_BATCH = 1024  # captions per progress update when importing
-
-
-def normalize(text):
-    """Lowercase, punctuation as spaces, whitespace collapsed: what must differ from the caption."""
-    text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text.lower())
-    return " ".join(text.split())
 
 
 @dataclass
@@ -53,12 +46,12 @@ class ParaphraseStats:
 
 def select_paraphrases(caption, candidates, limit, stats):
     """Items of the first ``limit`` (None: all) ``(text, pivot)`` candidates that differ from the caption
-    and from each other after :func:`normalize`; ``pivot=None`` leaves it out of the item."""
-    source, seen, items = normalize(caption), set(), []
+    and from each other after :func:`~unimo_plugin.data.cmcl_raw.text_key`; ``pivot=None`` leaves it out of the item."""
+    source, seen, items = text_key(caption), set(), []
     for text, pivot in candidates:
         if limit is not None and len(items) == limit:
             break
-        key = normalize(text)
+        key = text_key(text)
         if not key:
             stats.empty += 1
         elif key == source:

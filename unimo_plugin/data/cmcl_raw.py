@@ -12,10 +12,18 @@ Items may carry metadata (a negative's ``level`` and ``swapped``, a retrieval ``
 """
 import json
 import os
+import re
 
 from .outputs import InputError, atomic_output, write_manifest
 
 KIND = "cmcl_raw"
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def text_key(text):
+    """Lower-case words only: texts equal under this key are the same sentence. Every CMCL script
+    compares texts (to the caption, to true captions of the image, to each other) in this form."""
+    return _NON_WORD.sub(" ", text.lower()).strip()
 
 
 def read_captions(pairs_dir, split):

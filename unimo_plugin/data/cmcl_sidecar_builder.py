@@ -8,13 +8,12 @@ import glob
 import logging
 import os
 
-import torch
 from fairseq.data import Dictionary
 
 from . import cmcl_sidecars
 from .bpe import BpeTokenizer
 from .caption_binarizer import region_store_of
-from .cmcl_raw import read_captions, read_cmcl_raw
+from .cmcl_raw import read_captions, read_cmcl_raw, text_key
 from .outputs import InputError, write_manifest
 from .region_store import RegionStore
 
@@ -28,10 +27,6 @@ def default_inputs(pairs_dir, split):
     return {kind: sorted(glob.glob(os.path.join(pairs_dir, f"{split}.cmcl_raw.{kind}*.jsonl"))) for kind in FIELDS}
 
 
-def _normalised(text):
-    return " ".join(text.lower().split())
-
-
 def _merge(files, captions, field):
     """Per caption, the items of every file in order, the first of repeated texts (or images) kept."""
     merged = [[] for _ in captions]
@@ -39,7 +34,7 @@ def _merge(files, captions, field):
     for path in files:
         for i, items in enumerate(read_cmcl_raw(path, captions, field)):
             for item in items:
-                key = _normalised(item[field])
+                key = text_key(item[field])
                 if key not in seen[i]:
                     seen[i].add(key)
                     merged[i].append(item)

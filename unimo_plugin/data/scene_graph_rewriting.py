@@ -25,7 +25,6 @@ import collections
 import json
 import os
 import random
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple, Tuple
@@ -35,7 +34,7 @@ from lemminflect import getInflection, getLemma
 from sng_parser import database
 from tqdm import tqdm
 
-from .cmcl_raw import read_captions, read_cmcl_raw, write_cmcl_raw
+from .cmcl_raw import read_captions, read_cmcl_raw, text_key, write_cmcl_raw
 from .outputs import InputError, atomic_output, is_complete, read_manifest, shard_bounds, shard_output
 from .parallel import batched, ordered_map
 
@@ -325,11 +324,6 @@ class Vocabulary:
 
 # ---- rewriting --------------------------------------------------------------------------------
 
-def normalise(text):
-    """The form in which texts are compared: lower case, words only."""
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
 _CONSONANT_SOUND = ("uni", "use", "usu", "ute", "uti", "eu", "ewe", "one", "once")
 _VOWEL_SOUND = ("hour", "honest", "honor", "honour", "heir")
 
@@ -353,7 +347,7 @@ def _rewrite(text, slot, words):
 
 
 def _repeats_word(text):
-    words = normalise(text).split()
+    words = text_key(text).split()
     return any(a == b for a, b in zip(words, words[1:]))
 
 
@@ -376,7 +370,7 @@ def rewrite_caption(text, graph, vocabulary, rng, k, forbidden):
         slot = rng.choice(by_kind[rng.choice(sorted(by_kind))])
         words = vocabulary.form(slot, vocabulary.sample(rng, slot))
         negative = _rewrite(text, slot, words)
-        norm = normalise(negative)
+        norm = text_key(negative)
         if norm in seen or _repeats_word(negative):
             continue
         seen.add(norm)
@@ -525,7 +519,7 @@ def true_captions_by_image(captions):
     """image id -> the normalised texts of its captions."""
     texts = collections.defaultdict(set)
     for caption in captions:
-        texts[caption["image_id"]].add(normalise(caption["text"]))
+        texts[caption["image_id"]].add(text_key(caption["text"]))
     return texts
 
 
@@ -541,7 +535,7 @@ def caption_negatives(index, caption, graph, vocabulary, per_caption, seed, true
     if not any(vocabulary.has_alternative(s) for s in graph.slots):
         return [], "nothing_swappable"
     rng = random.Random(f"{seed}:{index}:{caption['caption_id']}")
-    forbidden = true_captions | {normalise(caption["text"])}
+    forbidden = true_captions | {text_key(caption["text"])}
     items = rewrite_caption(caption["text"], graph, vocabulary, rng, per_caption, forbidden)
     return items, None if items else "no_new_text"
 

@@ -14,8 +14,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .text_files import iter_lines
+from .cmcl_raw import text_key
 from .tfidf_negatives import (MAX_PRODUCTS, Groups, faiss_index, fit_tfidf, group_ids, index_top_k, map_chunks,
-                              plan_chunks, product_costs, text_key, top_k_arrays, top_k_row)
+                              plan_chunks, product_costs, top_k_arrays, top_k_row)
 
 logger = logging.getLogger(__name__)
 ENCODERS = ("tfidf", "sentence-transformers")

@@ -16,7 +16,6 @@ come from an inner-product index over randomly projected TF-IDF vectors instead 
 import json
 import logging
 import os
-import re
 import shutil
 import time
 
@@ -26,7 +25,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.random_projection import SparseRandomProjection
 from tqdm import tqdm
 
-from .cmcl_raw import KIND, read_captions, read_cmcl_raw, write_cmcl_raw
+from .cmcl_raw import KIND, read_captions, read_cmcl_raw, text_key, write_cmcl_raw
 from .outputs import (InputError, add_sharding_args, atomic_output, is_complete, manifest_path, read_manifest,
                       shard_bounds, shard_output, write_manifest)
 from .parallel import ordered_map
@@ -36,12 +35,6 @@ logger = logging.getLogger(__name__)
 # Multiply-adds of one chunk's sparse product: its result (about 12 bytes an entry) stays near 0.4 GB.
 MAX_PRODUCTS = 1 << 25
 
-_NON_WORD = re.compile(r"[\W_]+")
-
-
-def text_key(text):
-    """Lower-case words only: texts equal under this key are the same sentence."""
-    return _NON_WORD.sub(" ", text.lower()).strip()
 
 
 def group_ids(values):
