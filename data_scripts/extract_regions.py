@@ -19,10 +19,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.outputs import InputError  # noqa: E402
+from unimo_plugin.data.outputs import InputError, add_run_args  # noqa: E402
 from unimo_plugin.data.region_detector import BACKBONES, RegionDetector  # noqa: E402
 from unimo_plugin.data.region_extraction import extract_regions  # noqa: E402
-from unimo_plugin.data.region_shards import add_store_run_args, print_shard_results  # noqa: E402
+from unimo_plugin.data.region_shards import print_shard_results  # noqa: E402
 from unimo_plugin.data.region_store import FEATURE_DTYPES  # noqa: E402
 
 DETECTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(RegionDetector).parameters.items()}
@@ -78,7 +78,7 @@ def get_parser():
                         help="stored dtype of features and class probabilities (default: %(default)s)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip and count unreadable images instead of stopping at the first one")
-    return add_store_run_args(parser)
+    return add_run_args(parser)
 
 
 def main(argv=None):

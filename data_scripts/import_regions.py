@@ -14,9 +14,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.outputs import InputError  # noqa: E402
+from unimo_plugin.data.outputs import InputError, add_run_args  # noqa: E402
 from unimo_plugin.data.region_import import FORMATS, import_regions  # noqa: E402
-from unimo_plugin.data.region_shards import add_store_run_args, print_shard_results  # noqa: E402
+from unimo_plugin.data.region_shards import print_shard_results  # noqa: E402
 from unimo_plugin.data.region_store import FEATURE_DTYPES  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def get_parser():
                         help="class count C of cls_probs (unimo_tsv, npz) (default: inferred from the first image)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip and count malformed lines/files instead of stopping at the first one")
-    return add_store_run_args(parser)
+    return add_run_args(parser)
 
 
 def main(argv=None):

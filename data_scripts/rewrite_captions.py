@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.outputs import InputError, add_sharding_args  # noqa: E402
+from unimo_plugin.data.outputs import InputError, add_run_args  # noqa: E402
 from unimo_plugin.data.scene_graph_rewriting import (  # noqa: E402
     DEFAULT_SPACY_MODEL, dump_lines, report_lines, rewrite_split)
 
@@ -49,14 +49,7 @@ def get_parser():
                         help="captions per nlp.pipe batch and per worker task (default: %(default)s)")
     parser.add_argument("--dump", type=int, default=0, metavar="N",
                         help="print N originals beside their rewrites")
-    parser.add_argument("--merge", action="store_true",
-                        help="with --num-shards > 1: once every shard is complete, concatenate them into OUTPUT")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="rewrite outputs that are already complete (by default a rerun skips them)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_sharding_args(parser)
-    parser.set_defaults(shard_id=None)  # no --shard-id: every shard in turn
-    return parser
+    return add_run_args(parser)
 
 
 def main(argv=None):

@@ -1,10 +1,10 @@
-"""Sharded runs that write region stores (import, extraction): their shared options, per-shard
-results, the merge of the shards into the final store, and the summary a script prints."""
+"""Sharded runs that write region stores (import, extraction): per-shard results, the merge of the
+shards into the final store, and the summary a script prints."""
 import time
 from dataclasses import dataclass, field
 from typing import List
 
-from .outputs import add_sharding_args, is_complete, shard_output
+from .outputs import is_complete, shard_output
 from .region_store import RegionStore, merge_region_stores
 
 
@@ -63,15 +63,3 @@ def print_shard_results(results, bad_label="bad"):
         if r.bad > len(r.bad_examples):
             print(f"  ... and {r.bad - len(r.bad_examples)} more")
 
-
-def add_store_run_args(parser):
-    """Options every region-store writing script shares: sharding, merging, reruns, progress."""
-    parser.add_argument("--merge", action="store_true",
-                        help="with --num-shards > 1: once every shard is complete, concatenate them into "
-                             "OUTPUT (the shards are kept; delete them afterwards if space is short)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="rewrite outputs that are already complete (by default a rerun skips them)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_sharding_args(parser)
-    parser.set_defaults(shard_id=None)  # no --shard-id: every shard in turn
-    return parser
