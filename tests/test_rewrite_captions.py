@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os
 import re
+import sys
 
 import pytest
 from conftest import REPO_ROOT, run_cli
@@ -43,7 +44,7 @@ def pairs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cli_output(pairs):
     """One run of the script as a user would run it: 2 workers, 4 negatives a caption, a dump."""
-    proc = run_cli(["python", SCRIPT, "--pairs", pairs, "--split", "tiny", "--per-caption", str(PER_CAPTION),
+    proc = run_cli([sys.executable, SCRIPT, "--pairs", pairs, "--split", "tiny", "--per-caption", str(PER_CAPTION),
                     "--workers", "2", "--batch-size", "4", "--dump", "3", "--seed", "7"])
     return proc, os.path.join(pairs, "tiny.cmcl_raw.negatives.scene_graph.jsonl")
 
@@ -112,7 +113,7 @@ def test_each_rewrite_changes_one_scene_graph_element(pairs, cli_output):
 def test_seed_reproducible_across_workers_and_changes_with_seed(pairs, cli_output, tmp_path):
     _, output = cli_output
     again = tmp_path / "again.jsonl"
-    run_cli(["python", SCRIPT, "--pairs", pairs, "--split", "tiny", "--per-caption", str(PER_CAPTION),
+    run_cli([sys.executable, SCRIPT, "--pairs", pairs, "--split", "tiny", "--per-caption", str(PER_CAPTION),
              "--workers", "1", "--seed", "7", "--output", str(again), "--no-progress"])
     assert read(again) == read(output)
     other = tmp_path / "other_seed.jsonl"
