@@ -45,5 +45,7 @@ setup(
         "test": ["pytest>=7", "sentencepiece>=0.1.99"],
         # fastBPE needs cython at build time: pip install --no-build-isolation fastbpe
         "fastbpe": ["fastbpe"],
+        # retrieve_texts.py --encoder sentence-transformers (a sentence-embedding model the user passes)
+        "embeddings": ["sentence-transformers>=3"],
     },
 )
