@@ -22,6 +22,7 @@ from .embeddings import RegionEmbeddings, TextEmbeddings
 from .heads import Pooler, RegionHead
 from .layers import TransformerLayer
 from .masks import attention_mask
+from .pretrained_init import HEADS_PREFIX, load_pretrained_into
 from .roberta_init import load_roberta_into
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,11 @@ class UnimoConfig(FairseqDataclass):
         metadata={"help": "fairseq RoBERTa checkpoint (model.pt) that initialises the text path; "
                           "image-only parameters keep their random init"},
     )
+    pretrained: Optional[str] = field(
+        default=None,
+        metadata={"help": "UNIMO checkpoint (e.g. from unimo_pretrain) that initialises every parameter "
+                          "except task heads, for fine-tuning"},
+    )
 
 
 @register_model("unimo", dataclass=UnimoConfig)
@@ -79,14 +85,42 @@ class UnimoModel(BaseFairseqModel):
         self.image_pooler = Pooler(dim, cfg.pooler_activation_fn)
         self.region_feature_head = RegionHead(dim, cfg.region_feature_dim)
         self.region_class_head = RegionHead(dim, cfg.num_region_classes)
+        self.classification_heads = nn.ModuleDict()
         self.apply(init_bert_params)
 
     @classmethod
     def build_model(cls, cfg: UnimoConfig, task):
+        """Fine-tuning tasks add their heads in their own ``build_model`` before ``--pretrained`` loads."""
         model = cls(cfg, task.source_dictionary)
+        for name, head in getattr(task, "classification_heads", lambda: {})().items():
+            model.register_classification_head(name, head)
         if cfg.init_from_roberta:
             load_roberta_into(model, cfg.init_from_roberta)
+        if cfg.pretrained:
+            load_pretrained_into(model, cfg.pretrained)
         return model
+
+    def register_classification_head(self, name: str, head: nn.Module):
+        """Add a task head; it is saved in checkpoints as ``classification_heads.NAME.*``."""
+        if name in self.classification_heads:
+            raise ValueError(f"classification head {name!r} is already registered")
+        head.apply(init_bert_params)
+        self.classification_heads[name] = head
+
+    def upgrade_state_dict_named(self, state_dict, name):
+        """Loading a checkpoint from another task: its heads the model lacks are dropped and the
+        model's heads it lacks (or holds in another shape) keep their init, as RoBERTa does."""
+        prefix = name + "." if name else ""
+        own = {prefix + k: v for k, v in self.state_dict().items() if k.startswith(HEADS_PREFIX)}
+        for key in [k for k in state_dict if k.startswith(prefix + HEADS_PREFIX)]:
+            if key not in own or state_dict[key].shape != own[key].shape:
+                logger.warning(f"dropping task head weights {key} that this model's heads do not use")
+                del state_dict[key]
+        for key, value in own.items():
+            if key not in state_dict:
+                logger.info(f"task head weights {key} are not in the checkpoint: keeping their init")
+                state_dict[key] = value
+        super().upgrade_state_dict_named(state_dict, name)
 
     def max_positions(self):
         return self.cfg.max_positions

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
-from fairseq.data import Dictionary, PrependTokenDataset, TokenBlockDataset, data_utils
+from fairseq.data import PrependTokenDataset, TokenBlockDataset, data_utils
 from fairseq.dataclass import FairseqDataclass
-from fairseq.tasks import FairseqTask, register_task
+from fairseq.tasks import register_task
 from omegaconf import II
 
 from ..data import cmcl_sidecars
@@ -30,6 +30,7 @@ from ..data.outputs import manifest_path
 from ..data.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
 from ..data.region_store import RegionStore
 from ..data.text_corpus import TextCorpusDataset
+from .unimo_task import UnimoTask
 
 logger = logging.getLogger(__name__)
 
@@ -88,31 +89,8 @@ class UnimoPretrainConfig(FairseqDataclass):
 
 
 @register_task("unimo_pretrain", dataclass=UnimoPretrainConfig)
-class UnimoPretrainTask(FairseqTask):
+class UnimoPretrainTask(UnimoTask):
     cfg: UnimoPretrainConfig
-
-    def __init__(self, cfg: UnimoPretrainConfig, dictionary):
-        super().__init__(cfg)
-        self.dictionary = dictionary
-        self.mask_idx = dictionary.index("<mask>")
-
-    @classmethod
-    def setup_task(cls, cfg: UnimoPretrainConfig, **kwargs):
-        path = os.path.join(cfg.data, "dict.txt")
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{path}: unimo_pretrain needs the dictionary in DATA/dict.txt")
-        dictionary = Dictionary.load(path)
-        dictionary.add_symbol("<mask>")
-        logger.info("dictionary: %d types", len(dictionary))
-        return cls(cfg, dictionary)
-
-    @property
-    def source_dictionary(self):
-        return self.dictionary
-
-    @property
-    def target_dictionary(self):
-        return self.dictionary
 
     def _corpus_dir(self, name):
         given = {"text": self.cfg.text_data, "image": self.cfg.image_data, "pair": self.cfg.pair_data}[name]
