@@ -29,3 +29,21 @@ class RegionHead(nn.Module):
     def forward(self, region_states: torch.Tensor) -> torch.Tensor:
         x = self.layer_norm(torch.nn.functional.gelu(self.dense(region_states)))
         return self.out_proj(x)
+
+
+class ClassificationHead(nn.Module):
+    """RoBERTa's sentence head for fine-tuning tasks: dense + activation + dropout + projection.
+
+    The task decides what it reads (pooled ``<s>``, pooled ``[IMG]``, or a fusion of both).
+    """
+
+    def __init__(self, input_dim: int, inner_dim: int, num_outputs: int, activation_fn: str = "tanh",
+                 dropout: float = 0.1):
+        super().__init__()
+        self.dense = nn.Linear(input_dim, inner_dim)
+        self.activation_fn = utils.get_activation_fn(activation_fn)
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(inner_dim, num_outputs)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(self.dropout(self.activation_fn(self.dense(self.dropout(features)))))
