@@ -57,20 +57,20 @@ def chance_recall_at_k(caption_images, ks):
 
 
 @torch.no_grad()
-def embed_split(model, dictionary, captions, image_rows, store, max_regions, batch_size=64):
+def embed_split(model, dictionary, captions, image_rows, store, max_regions, batch_size=64, progress=True):
     """Normalised pooled embeddings of the split's distinct images and of every caption."""
     rows = np.unique(image_rows)
     model.eval()
     device = next(model.parameters()).device
     images = []
-    for start in tqdm(range(0, len(rows), batch_size), desc="images", unit="batch"):
+    for start in tqdm(range(0, len(rows), batch_size), desc="images", unit="batch", disable=not progress):
         batch = collate_regions([load_regions(store, int(r), max_regions) for r in rows[start:start + batch_size]])
         states = model.extract_features(regions=batch["features"].to(device), boxes=batch["boxes"].to(device),
                                         region_padding_mask=batch["padding_mask"].to(device))[1]
         images.append(torch.nn.functional.normalize(model.pooled_image(states), dim=-1).float().cpu())
     texts = []
     bos = torch.tensor([dictionary.bos()])
-    for start in tqdm(range(0, len(captions), batch_size), desc="captions", unit="batch"):
+    for start in tqdm(range(0, len(captions), batch_size), desc="captions", unit="batch", disable=not progress):
         tokens = [torch.cat([bos, captions[i].long()]) for i in range(start, min(start + batch_size, len(captions)))]
         states = model.extract_features(data_utils.collate_tokens(tokens, dictionary.pad()).to(device))[0]
         texts.append(torch.nn.functional.normalize(model.pooled_text(states), dim=-1).float().cpu())
