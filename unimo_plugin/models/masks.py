@@ -41,3 +41,24 @@ def attention_mask(
     if target_mask is None or not target_mask.any():
         return bidirectional_mask(padding_mask)
     return seq2seq_mask(padding_mask, target_mask)
+
+
+def decoder_mask(
+    source_padding_mask: torch.Tensor, num_cached: int, target_padding_mask: torch.Tensor
+) -> Optional[torch.Tensor]:
+    """The target rows of the seq2seq mask, for queries at new target positions: (B, 1, T, S + C + T).
+
+    Keys are the source (S, ``source_padding_mask`` B x S), C cached earlier target positions (all
+    real) and the T new target positions (``target_padding_mask`` B x T), which are causal.
+    None when nothing is masked (one new position and no source padding).
+    """
+    length = target_padding_mask.size(1)
+    if length == 1 and not source_padding_mask.any():
+        return None
+    bsz, device = source_padding_mask.size(0), source_padding_mask.device
+    idx = torch.arange(length, device=device)
+    new = (idx[None, :] <= idx[:, None])[None] & ~target_padding_mask[:, None, :]
+    new = new | torch.eye(length, dtype=torch.bool, device=device)  # padded queries see themselves
+    source = (~source_padding_mask)[:, None, :].expand(bsz, length, -1)
+    cached = new.new_ones(bsz, length, num_cached)
+    return torch.cat([source, cached, new.expand(bsz, -1, -1)], dim=2)[:, None]

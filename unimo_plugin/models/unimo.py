@@ -19,6 +19,7 @@ from fairseq.utils import safe_getattr
 from torch import nn
 
 from .embeddings import RegionEmbeddings, TextEmbeddings
+from .generation import UnimoDecoder, UnimoEncoder
 from .heads import Pooler, RegionHead
 from .layers import TransformerLayer
 from .masks import attention_mask
@@ -58,6 +59,11 @@ class UnimoConfig(FairseqDataclass):
         metadata={"help": "fairseq RoBERTa checkpoint (model.pt) that initialises the text path; "
                           "image-only parameters keep their random init"},
     )
+    decoding_cache: bool = field(
+        default=True,
+        metadata={"help": "generate with cached source and target keys/values; off, every step reruns the "
+                          "whole sequence (slow; for checking: --model-overrides \"{'decoding_cache': False}\")"},
+    )
     pretrained: Optional[str] = field(
         default=None,
         metadata={"help": "UNIMO checkpoint (e.g. from unimo_pretrain) that initialises every parameter "
@@ -70,6 +76,7 @@ class UnimoModel(BaseFairseqModel):
     def __init__(self, cfg: UnimoConfig, dictionary):
         super().__init__()
         self.cfg = cfg
+        self.dictionary = dictionary
         self.padding_idx = dictionary.pad()
         dim = cfg.encoder_embed_dim
         self.text_embeddings = TextEmbeddings(len(dictionary), dim, self.padding_idx, cfg.max_positions, cfg.dropout)
@@ -87,6 +94,16 @@ class UnimoModel(BaseFairseqModel):
         self.region_class_head = RegionHead(dim, cfg.num_region_classes)
         self.classification_heads = nn.ModuleDict()
         self.apply(init_bert_params)
+        # fairseq's SequenceGenerator reads model.encoder / model.decoder: views over these same weights
+        self._generation_views = (UnimoEncoder(self), UnimoDecoder(self))
+
+    @property
+    def encoder(self) -> UnimoEncoder:
+        return self._generation_views[0]
+
+    @property
+    def decoder(self) -> UnimoDecoder:
+        return self._generation_views[1]
 
     @classmethod
     def build_model(cls, cfg: UnimoConfig, task):
@@ -125,6 +142,30 @@ class UnimoModel(BaseFairseqModel):
     def max_positions(self):
         return self.cfg.max_positions
 
+    def max_decoder_positions(self):
+        return self.cfg.max_positions
+
+    def embed(self, src_tokens=None, regions=None, boxes=None, region_padding_mask=None, target_mask=None):
+        """Embed ``[IMG] r1..rn`` and the text: (x, padding mask, target mask or None, image length)."""
+        parts, pads, targets = [], [], []
+        if regions is not None:
+            if region_padding_mask is None:
+                region_padding_mask = regions.new_zeros(regions.shape[:2], dtype=torch.bool)
+            image, image_pad = self.region_embeddings(regions, boxes, region_padding_mask)
+            parts.append(image)
+            pads.append(image_pad)
+            targets.append(torch.zeros_like(image_pad))
+        if src_tokens is not None:
+            parts.append(self.text_embeddings(src_tokens))
+            text_pad = src_tokens.eq(self.padding_idx)
+            pads.append(text_pad)
+            targets.append(target_mask if target_mask is not None else torch.zeros_like(text_pad))
+        if not parts:
+            raise ValueError("UNIMO needs text tokens, region features, or both")
+        num_image = parts[0].size(1) if regions is not None else 0
+        target = torch.cat(targets, dim=1) if target_mask is not None else None
+        return torch.cat(parts, dim=1), torch.cat(pads, dim=1), target, num_image
+
     def extract_features(
         self,
         src_tokens: Optional[torch.Tensor] = None,
@@ -148,25 +189,9 @@ class UnimoModel(BaseFairseqModel):
             text states (B, T, H) or None, image states (B, R + 1, H) or None ([IMG] first),
             and a dict with ``inner_states`` (every layer's output when asked).
         """
-        parts, pads, targets = [], [], []
-        if regions is not None:
-            if region_padding_mask is None:
-                region_padding_mask = regions.new_zeros(regions.shape[:2], dtype=torch.bool)
-            image, image_pad = self.region_embeddings(regions, boxes, region_padding_mask)
-            parts.append(image)
-            pads.append(image_pad)
-            targets.append(torch.zeros_like(image_pad))
-        if src_tokens is not None:
-            parts.append(self.text_embeddings(src_tokens))
-            text_pad = src_tokens.eq(self.padding_idx)
-            pads.append(text_pad)
-            targets.append(target_mask if target_mask is not None else torch.zeros_like(text_pad))
-        if not parts:
-            raise ValueError("UNIMO needs text tokens, region features, or both")
-
-        x = torch.cat(parts, dim=1)
-        padding_mask = torch.cat(pads, dim=1)
-        mask = attention_mask(padding_mask, torch.cat(targets, dim=1) if target_mask is not None else None)
+        x, padding_mask, target, num_image = self.embed(src_tokens, regions, boxes, region_padding_mask,
+                                                        target_mask)
+        mask = attention_mask(padding_mask, target)
         inner_states = [x] if return_all_hiddens else []
         for layer in self.layers:
             if self.cfg.checkpoint_activations and self.training:
@@ -176,7 +201,6 @@ class UnimoModel(BaseFairseqModel):
             if return_all_hiddens:
                 inner_states.append(x)
 
-        num_image = parts[0].size(1) if regions is not None else 0
         image_states = x[:, :num_image] if regions is not None else None
         text_states = x[:, num_image:] if src_tokens is not None else None
         return text_states, image_states, {"inner_states": inner_states, "padding_mask": padding_mask}
@@ -188,6 +212,7 @@ class UnimoModel(BaseFairseqModel):
         boxes=None,
         region_padding_mask=None,
         target_mask=None,
+        prev_output_tokens=None,
         features_only: bool = False,
         return_all_hiddens: bool = False,
         masked_tokens: Optional[torch.Tensor] = None,
@@ -196,12 +221,23 @@ class UnimoModel(BaseFairseqModel):
         """RoBERTa-style: (LM logits or text features, extra); extra holds the image states.
 
         ``masked_tokens`` (B, T) selects the positions whose logits are computed, as in
-        fairseq's masked LM criterion.
+        fairseq's masked LM criterion. Called like a fairseq encoder-decoder, with
+        ``prev_output_tokens`` (B, T), it appends them to the source text as the seq2seq target and
+        returns only the target's logits (B, T, V): the fine-tuning and scoring path of generation.
         """
+        if prev_output_tokens is not None:
+            if src_tokens is None:
+                src_tokens = prev_output_tokens.new_zeros(prev_output_tokens.size(0), 0)
+            target_mask = torch.cat([torch.zeros_like(src_tokens, dtype=torch.bool),
+                                     torch.ones_like(prev_output_tokens, dtype=torch.bool)], dim=1)
+            src_tokens = torch.cat([src_tokens, prev_output_tokens], dim=1)
         text, image, extra = self.extract_features(
             src_tokens, regions, boxes, region_padding_mask, target_mask, return_all_hiddens
         )
         extra["image_states"] = image
+        if prev_output_tokens is not None:
+            text = text[:, -prev_output_tokens.size(1):]
+            extra["attn"] = [None]
         if text is not None and not features_only:
             text = self.lm_head(text, masked_tokens)
         return text, extra

@@ -1,0 +1,78 @@
+"""Cached incremental decoding through fairseq's own SequenceGenerator equals recomputing every step."""
+import pytest
+import torch
+from fairseq import search
+from fairseq.sequence_generator import SequenceGenerator
+
+from conftest import build_unimo, random_regions, random_text
+
+
+def _sample(dictionary, with_text, with_regions, generator):
+    net_input = {}
+    if with_text:  # left-padded like fairseq's language-pair sources, lengths differ
+        right = random_text(dictionary, [7, 4, 9], generator)
+        net_input["src_tokens"] = torch.stack([
+            torch.cat([row[row.eq(dictionary.pad())], row[row.ne(dictionary.pad())]]) for row in right])
+    else:
+        net_input["src_tokens"] = torch.zeros(3, 0, dtype=torch.long)
+    if with_regions:
+        regions, boxes = random_regions(3, 6, 12, generator)
+        padding = torch.zeros(3, 6, dtype=torch.bool)
+        padding[1, 4:] = True
+        net_input.update(regions=regions, boxes=boxes, region_padding_mask=padding)
+    return {"id": torch.arange(3), "net_input": net_input}
+
+
+def _generate(model, dictionary, sample, cache, **options):
+    model.cfg.decoding_cache = cache
+    generator = SequenceGenerator([model], dictionary, max_len_b=12, **options)
+    return generator.generate([model], sample)
+
+
+@pytest.mark.parametrize("beam", [1, 5])
+@pytest.mark.parametrize("with_text,with_regions", [(False, True), (True, False), (True, True)])
+def test_cached_decoding_equals_recomputing(dictionary, beam, with_text, with_regions):
+    model = build_unimo(dictionary).eval()
+    with torch.no_grad():  # sharper than at init, and hypotheses end early so the batch shrinks
+        for weight in (p for p in model.parameters() if p.dim() == 2):
+            weight.mul_(4)
+        model.lm_head.bias[dictionary.eos()] += 0.5
+    generator = torch.Generator().manual_seed(1)
+    sample = _sample(dictionary, with_text, with_regions, generator)
+    with torch.no_grad():
+        cached = _generate(model, dictionary, sample, True, beam_size=beam)
+        recomputed = _generate(model, dictionary, sample, False, beam_size=beam)
+    assert len({len(h["tokens"]) for hypos in cached for h in hypos}) > 2
+    for hypos_c, hypos_r in zip(cached, recomputed):
+        assert len(hypos_c) == beam
+        for c, r in zip(hypos_c, hypos_r):
+            assert torch.equal(c["tokens"], r["tokens"])
+            torch.testing.assert_close(c["positional_scores"], r["positional_scores"], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(c["score"], r["score"], atol=1e-5, rtol=1e-5)
+
+
+def test_generation_options_reach_the_model(dictionary):
+    """Length limits, n-gram blocking and the length penalty apply through the cached decoder."""
+    model = build_unimo(dictionary).eval()
+    sample = _sample(dictionary, True, True, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        hypos = _generate(model, dictionary, sample, True, beam_size=4, min_len=5, max_len_a=0,
+                          no_repeat_ngram_size=2, len_penalty=0.6)
+    for per_sentence in hypos:
+        tokens = per_sentence[0]["tokens"].tolist()
+        assert 6 <= len(tokens) <= 13  # at least min_len words, then </s>
+        bigrams = list(zip(tokens, tokens[1:]))
+        assert len(bigrams) == len(set(bigrams))
+
+
+def test_sampling_cached_equals_recomputing(dictionary):
+    model = build_unimo(dictionary).eval()
+    sample = _sample(dictionary, False, True, torch.Generator().manual_seed(3))
+    runs = []
+    for cache in (True, False):
+        torch.manual_seed(7)
+        with torch.no_grad():
+            runs.append(_generate(model, dictionary, sample, cache, beam_size=3,
+                                  search_strategy=search.Sampling(dictionary, sampling_topk=8)))
+    for c, r in zip(*runs):
+        assert [h["tokens"].tolist() for h in c] == [h["tokens"].tolist() for h in r]
