@@ -40,6 +40,9 @@ setup(
         "SceneGraphParser>=0.1",
         "lemminflect>=0.2",
         "faiss-cpu>=1.7",
+        # scoring generated captions (coco-caption code; its tokenizer and METEOR run Java) and text
+        "pycocoevalcap>=1.2",
+        "rouge-score>=0.1.2",
     ],
     extras_require={
         "test": ["pytest>=7", "sentencepiece>=0.1.99"],
