@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Score generated captions with the COCO caption metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D; SPICE
+with --spice) against every reference caption of each image, using pycocoevalcap.
+
+GEN_OUTPUT is what fairseq-generate printed (``fairseq-generate ... > gen.txt``) or its --results-path
+folder (``DIR/generate-test.txt``). The best hypothesis (first ``D-`` line) of sample id i is the caption
+of image i of the split: images in the order of their first caption in PAIRS/SPLIT.captions.jsonl, the
+order of the caption task's evaluation items. Every image needs a hypothesis.
+
+--baseline random-train-caption scores, instead of a model, a random caption of the training split per
+image: text of the right domain that ignores the image, the floor a model must clear.
+
+Values are printed ×100, as papers report them (COCO Karpathy test, UNIMO-base: BLEU-4 38.8, CIDEr 124.4).
+
+  python data_scripts/score_captions.py gen.txt --pairs data-bin/coco/pairs --split test --json scores.json
+  python data_scripts/score_captions.py --baseline random-train-caption --pairs data-bin/coco/pairs --split test
+"""
+import argparse
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from unimo_plugin.data.caption_images import read_caption_images  # noqa: E402
+from unimo_plugin.data.outputs import InputError  # noqa: E402
+from unimo_plugin.evaluation.caption_metrics import random_train_captions, score_captions  # noqa: E402
+from unimo_plugin.evaluation.generate_output import (generate_output_file, hypotheses_in_order,  # noqa: E402
+                                                     read_hypotheses)
+from unimo_plugin.evaluation.score_report import print_scores, write_scores_json  # noqa: E402
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("generate_output", nargs="?", metavar="GEN_OUTPUT",
+                        help="fairseq-generate's printed output, or its --results-path folder")
+    parser.add_argument("--pairs", required=True, metavar="DIR",
+                        help="caption dataset folder (binarize_captions.py output) with SPLIT.captions.jsonl")
+    parser.add_argument("--split", default="test", help="the split that was generated (default: %(default)s)")
+    parser.add_argument("--json", metavar="FILE", help="also write the scores here (atomically)")
+    parser.add_argument("--spice", action="store_true",
+                        help="also compute SPICE (downloads Stanford CoreNLP on first use; skipped with a "
+                             "message when it cannot run)")
+    parser.add_argument("--baseline", choices=["random-train-caption"],
+                        help="score a baseline instead of GEN_OUTPUT: a random caption of --train-split per image")
+    parser.add_argument("--train-split", default="train", help="--baseline: where its captions come from")
+    parser.add_argument("--seed", type=int, default=1, help="--baseline: random seed (default: %(default)s)")
+    return parser
+
+
+def main(argv=None):
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    if (args.generate_output is None) == (args.baseline is None):
+        parser.error("give either GEN_OUTPUT or --baseline")
+    prefix = os.path.join(args.pairs, args.split)
+    try:
+        images = read_caption_images(prefix)
+        if args.baseline:
+            train = read_caption_images(os.path.join(args.pairs, args.train_split))
+            hypotheses = random_train_captions(train.references, len(images.image_ids), args.seed)
+            source = f"baseline {args.baseline} (split {args.train_split}, seed {args.seed})"
+        else:
+            source = generate_output_file(args.generate_output)
+            hypotheses = hypotheses_in_order(read_hypotheses(source), len(images.image_ids), source,
+                                             what=f"images of {prefix}")
+        scores, skipped = score_captions(hypotheses, images.references, spice=args.spice)
+    except (InputError, ValueError, RuntimeError, OSError) as e:  # OSError: a missing or unreadable input
+        parser.exit(1, f"{parser.prog}: error: {e}\n")
+    num_references = sum(map(len, images.references))
+    print_scores(f"{source} on {prefix}: {len(hypotheses)} images, {num_references} references", scores)
+    for name, reason in skipped.items():
+        print(f"{name:<12}{'skipped':>8}  ({reason})")
+    if args.json:
+        write_scores_json(args.json, {"hypotheses": source, "pairs": os.path.abspath(args.pairs),
+                                      "split": args.split, "images": len(hypotheses),
+                                      "references": num_references, "scores": scores, "skipped": skipped})
+    return scores
+
+
+if __name__ == "__main__":
+    main()
