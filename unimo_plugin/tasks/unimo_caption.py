@@ -1,0 +1,95 @@
+"""Image captioning: fine-tune on caption pairs, generate with ``fairseq-generate``.
+
+Reads the pairs a pretraining DATA dir holds (``DATA/dict.txt``, ``DATA/pairs/{split}.*`` written by
+``binarize_captions.py``, and the region store their manifest names)::
+
+    fairseq-train DATA --user-dir unimo_plugin --task unimo_caption --arch unimo_base \\
+        --pretrained pretrain/checkpoint_best.pt --criterion label_smoothed_cross_entropy \\
+        --label-smoothing 0.1 ...
+    fairseq-generate DATA --user-dir unimo_plugin --task unimo_caption --path ckpt/checkpoint_best.pt \\
+        --gen-subset test --beam 5 --lenpen 1 --min-len 5 --max-len-b 50
+"""
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+from fairseq.data import data_utils
+from fairseq.tasks import register_task
+
+from ..data.caption_binarizer import ROWS_SUFFIX, region_store_of
+from ..data.caption_generation import CaptionGenerationDataset
+from ..data.caption_images import read_caption_images
+from ..data.object_tags import ObjectTagger
+from ..data.outputs import manifest_path
+from ..data.region_store import RegionStore
+from .unimo_generation import GenerationEvalConfig, UnimoGenerationTask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class UnimoCaptionConfig(GenerationEvalConfig):
+    data: str = field(default="", metadata={"help": "DATA dir: dict.txt and pairs/ (binarize_captions.py)"})
+    pair_data: Optional[str] = field(default=None, metadata={"help": "caption pairs dir (default DATA/pairs)"})
+    pair_region_store: Optional[str] = field(
+        default=None, metadata={"help": "region store of the pairs (default: the one their manifest names)"})
+    train_splits: str = field(
+        default="train", metadata={"help": "comma-separated splits read as one sample per caption; every "
+                                           "other split gives one sample per image with all its references"})
+    max_regions_per_image: int = field(default=100, metadata={"help": "regions kept per image"})
+    max_target_positions: int = field(default=50, metadata={"help": "captions are cut to this many tokens"})
+    object_tags: Optional[str] = field(
+        default=None, metadata={"help": "detector object tags as source text before the caption: prefix of a "
+                                        "binarized dataset with one class name per detector class"})
+    object_tag_threshold: float = field(default=0.2, metadata={"help": "tag confidence threshold"})
+    max_object_tags: int = field(default=10, metadata={"help": "tags per image, most confident first"})
+
+
+@register_task("unimo_caption", dataclass=UnimoCaptionConfig)
+class UnimoCaptionTask(UnimoGenerationTask):
+    cfg: UnimoCaptionConfig
+
+    def _pairs_dir(self):
+        return self.cfg.pair_data or os.path.join(self.cfg.data, "pairs")
+
+    def data_output(self):
+        return self._pairs_dir()
+
+    def _store(self):
+        path = self.cfg.pair_region_store or region_store_of(self._pairs_dir())
+        if not os.path.exists(manifest_path(path)):
+            raise FileNotFoundError(f"region store {path} is not there (named by "
+                                    f"{manifest_path(self._pairs_dir())}); pass --pair-region-store")
+        return RegionStore(path)
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        prefix = os.path.join(self._pairs_dir(), split)
+        captions = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
+        if captions is None:
+            raise FileNotFoundError(f"{prefix}.bin/.idx: no caption split {split!r} (binarize_captions.py)")
+        store = self._store()
+        tagger = None
+        if self.cfg.object_tags is not None:
+            tagger = ObjectTagger(self.cfg.object_tags, self.dictionary, self.cfg.object_tag_threshold,
+                                  self.cfg.max_object_tags)
+            tagger.check_classes(store.num_classes, f"region store {store.path}")
+        if split in self.cfg.train_splits.split(","):
+            rows = np.load(prefix + ROWS_SUFFIX, mmap_mode="r")
+            if len(rows) != len(captions):
+                raise ValueError(f"{prefix + ROWS_SUFFIX} has {len(rows)} rows for {len(captions)} captions")
+            dataset = CaptionGenerationDataset(captions, np.arange(len(captions)), rows, store, self.dictionary,
+                                               self.cfg.max_regions_per_image, self.cfg.max_target_positions,
+                                               tagger=tagger)
+        else:
+            images = read_caption_images(prefix)
+            dataset = CaptionGenerationDataset(captions, images.first_caption, images.rows, store, self.dictionary,
+                                               self.cfg.max_regions_per_image, self.cfg.max_target_positions,
+                                               references=images.references, tagger=tagger, shuffle=False)
+        logger.info(f"{split}: {len(dataset)} samples ({len(captions)} captions)")
+        self.datasets[split] = dataset
+        return dataset
+
+    def max_positions(self):
+        return None  # captions are cut to --max-target-positions; the model checks its own limit

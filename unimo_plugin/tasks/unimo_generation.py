@@ -1,0 +1,119 @@
+"""What the seq2seq fine-tuning tasks share: BPE for decoding, and BLEU on the validation set.
+
+The BPE defaults to the one the data was binarized with (its manifest), so ``fairseq-generate``
+prints detokenized ``D-`` lines without BPE options. ``--eval-bleu`` generates during validation and
+logs sacreBLEU's sufficient statistics, summed over batches like fairseq's translation task, against
+every reference of a sample, for checkpoint selection (``--best-checkpoint-metric bleu
+--maximize-best-checkpoint-metric``).
+"""
+import json
+import logging
+import os
+from argparse import Namespace
+from dataclasses import dataclass, field
+
+from fairseq import metrics, utils
+from fairseq.data.encoders import build_bpe
+from fairseq.dataclass import FairseqDataclass
+
+from ..data.outputs import manifest_path, read_manifest
+from .unimo_task import UnimoTask
+
+logger = logging.getLogger(__name__)
+BLEU_ORDER = 4
+
+
+@dataclass
+class GenerationEvalConfig(FairseqDataclass):
+    eval_bleu: bool = field(default=False, metadata={"help": "generate on the validation set and log BLEU"})
+    eval_bleu_args: str = field(
+        default='{"beam": 5, "max_len_b": 30}',
+        metadata={"help": "generation options for --eval-bleu, as JSON (fairseq generation option names)"})
+    eval_bleu_print_samples: bool = field(default=False, metadata={"help": "log one hypothesis per batch"})
+
+
+class UnimoGenerationTask(UnimoTask):
+    def __init__(self, cfg, dictionary):
+        super().__init__(cfg, dictionary)
+        self._bpe = None
+        self._bleu_generator = None
+
+    def data_output(self):
+        """The binarized output whose manifest records the data's BPE."""
+        raise NotImplementedError
+
+    def build_bpe(self, args):
+        bpe = super().build_bpe(args)
+        if bpe is not None:
+            return bpe
+        path = self.data_output()
+        cfg = read_manifest(path).get("bpe") if os.path.exists(manifest_path(path)) else None
+        if cfg is not None:
+            logger.info(f"decoding with the BPE recorded in {manifest_path(path)}: {cfg}")
+        return None if cfg is None else build_bpe(Namespace(**cfg))
+
+    def decode(self, tokens):
+        """Token ids -> text, through the data's BPE."""
+        if self._bpe is None:
+            self._bpe = self.build_bpe(Namespace(bpe=None))
+            if self._bpe is None:
+                raise ValueError("--eval-bleu needs the data's BPE: the data manifest records none")
+        text = self.dictionary.string(tokens.int().cpu(), unk_string="UNKNOWNTOKENINHYP")
+        return self._bpe.decode(text)
+
+    def build_model(self, cfg, from_checkpoint=False):
+        model = super().build_model(cfg, from_checkpoint)
+        if self.cfg.eval_bleu:
+            options = json.loads(self.cfg.eval_bleu_args or "{}")
+            self._bleu_generator = self.build_generator([model], Namespace(**options))
+        return model
+
+    def valid_step(self, sample, model, criterion):
+        loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
+        if self.cfg.eval_bleu:
+            import sacrebleu
+
+            hypos = self.inference_step(self._bleu_generator, [model], sample)
+            hyps = [self.decode(h[0]["tokens"]) for h in hypos]
+            refs = sample.get("references") or [
+                [self.decode(utils.strip_pad(t, self.dictionary.pad()))] for t in sample["target"]]
+            streams = [[r[k] if k < len(r) else None for r in refs] for k in range(max(map(len, refs)))]
+            bleu = sacrebleu.corpus_bleu(hyps, streams)
+            if self.cfg.eval_bleu_print_samples:
+                logger.info(f"hypothesis: {hyps[0]!r} | reference: {refs[0][0]!r}")
+            logging_output["_bleu_sys_len"] = bleu.sys_len
+            logging_output["_bleu_ref_len"] = bleu.ref_len
+            for i in range(BLEU_ORDER):
+                logging_output[f"_bleu_counts_{i}"] = bleu.counts[i]
+                logging_output[f"_bleu_totals_{i}"] = bleu.totals[i]
+        return loss, sample_size, logging_output
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        if not self.cfg.eval_bleu:
+            return
+
+        def total(key):
+            return sum(log.get(key, 0) for log in logging_outputs)
+
+        counts = [total(f"_bleu_counts_{i}") for i in range(BLEU_ORDER)]
+        totals = [total(f"_bleu_totals_{i}") for i in range(BLEU_ORDER)]
+        if max(totals) > 0:
+            for i in range(BLEU_ORDER):
+                # plain numbers: meters are saved in checkpoints, which load with weights_only
+                metrics.log_scalar(f"_bleu_counts_{i}", counts[i])
+                metrics.log_scalar(f"_bleu_totals_{i}", totals[i])
+            metrics.log_scalar("_bleu_sys_len", total("_bleu_sys_len"))
+            metrics.log_scalar("_bleu_ref_len", total("_bleu_ref_len"))
+
+            def compute_bleu(meters):
+                from sacrebleu.metrics import BLEU
+
+                return round(BLEU.compute_bleu(
+                    correct=[meters[f"_bleu_counts_{i}"].sum for i in range(BLEU_ORDER)],
+                    total=[meters[f"_bleu_totals_{i}"].sum for i in range(BLEU_ORDER)],
+                    sys_len=int(meters["_bleu_sys_len"].sum), ref_len=int(meters["_bleu_ref_len"].sum),
+                    smooth_method="exp").score, 2)
+
+            metrics.log_derived("bleu", compute_bleu)
+

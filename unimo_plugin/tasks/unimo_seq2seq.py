@@ -1,0 +1,86 @@
+"""Text-to-text generation (summarization, question generation) with the UniLM seq2seq mask.
+
+Reads ``DATA/{split}.source`` / ``DATA/{split}.target`` (``binarize_seq2seq.py``). The source is
+``<s> .. </s>`` and the target follows it in the same text positions, so source plus target must fit
+the model's ``--max-positions``::
+
+    fairseq-train DATA --user-dir unimo_plugin --task unimo_seq2seq --arch unimo_base \\
+        --pretrained pretrain/checkpoint_best.pt --criterion label_smoothed_cross_entropy ...
+    fairseq-generate DATA --user-dir unimo_plugin --task unimo_seq2seq --path ckpt/checkpoint_best.pt \\
+        --beam 5 --lenpen 1.0 --max-len-b 140 --no-repeat-ngram-size 3
+    fairseq-interactive DATA --user-dir unimo_plugin --task unimo_seq2seq --path ckpt/checkpoint_best.pt
+"""
+import logging
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from fairseq.data import (AppendTokenDataset, LanguagePairDataset, PrependTokenDataset, StripTokenDataset,
+                          TruncateDataset, data_utils)
+from fairseq.tasks import register_task
+
+from .unimo_generation import GenerationEvalConfig, UnimoGenerationTask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class UnimoSeq2seqConfig(GenerationEvalConfig):
+    data: str = field(default="", metadata={"help": "DATA dir written by binarize_seq2seq.py"})
+    max_source_positions: int = field(
+        default=400, metadata={"help": "sources are cut to this many tokens (with <s> and </s>)"})
+    max_target_positions: int = field(
+        default=110, metadata={"help": "targets are cut to this many tokens (with </s>)"})
+
+
+@register_task("unimo_seq2seq", dataclass=UnimoSeq2seqConfig)
+class UnimoSeq2seqTask(UnimoGenerationTask):
+    cfg: UnimoSeq2seqConfig
+
+    def data_output(self):
+        return os.path.normpath(self.cfg.data)
+
+    def _truncated(self, dataset, length, bos):
+        """Cut to ``length`` tokens keeping the final ``</s>`` (and a leading ``<s>`` when ``bos``)."""
+        eos = self.dictionary.eos()
+        dataset = TruncateDataset(StripTokenDataset(dataset, eos), length - 1 - bos)
+        dataset = AppendTokenDataset(dataset, eos)
+        return PrependTokenDataset(dataset, self.dictionary.bos()) if bos else dataset
+
+    def _pair_dataset(self, source, target, shuffle):
+        source = self._truncated(source, self.cfg.max_source_positions, bos=True)
+        if target is not None:
+            target = self._truncated(target, self.cfg.max_target_positions, bos=False)
+        return LanguagePairDataset(source, source.sizes, self.dictionary, target,
+                                   None if target is None else target.sizes, self.dictionary, shuffle=shuffle)
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        sides = []
+        for side in ("source", "target"):
+            prefix = os.path.join(self.cfg.data, f"{split}.{side}")
+            dataset = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
+            if dataset is None:
+                raise FileNotFoundError(f"{prefix}.bin/.idx: no {side} of split {split!r} (binarize_seq2seq.py)")
+            sides.append(dataset)
+        if len(sides[0]) != len(sides[1]):
+            raise ValueError(f"{self.cfg.data}: split {split!r} has {len(sides[0])} sources, {len(sides[1])} targets")
+        self.datasets[split] = self._pair_dataset(*sides, shuffle=split == "train")
+        logger.info(f"{split}: {len(self.datasets[split])} pairs")
+        return self.datasets[split]
+
+    def build_dataset_for_inference(self, src_tokens, src_lengths, constraints=None):
+        """``fairseq-interactive``'s lines (``w.. </s>``) as ``<s> w.. </s>`` sources, cut like training's."""
+        bos, eos, keep = self.dictionary.bos(), self.dictionary.eos(), self.cfg.max_source_positions - 2
+        sources = [torch.cat([t.new_tensor([bos]), t[t.ne(eos)][:keep], t.new_tensor([eos])]) for t in src_tokens]
+        return LanguagePairDataset(sources, [len(t) for t in sources], self.dictionary, constraints=constraints)
+
+    def build_model(self, cfg, from_checkpoint=False):
+        limit = self.cfg.max_source_positions + self.cfg.max_target_positions
+        if limit > cfg.max_positions and not from_checkpoint:  # generating, the decoder checks each step
+            raise ValueError(f"--max-source-positions + --max-target-positions = {limit} exceed the model's "
+                             f"--max-positions {cfg.max_positions}: source and target share the text positions")
+        return super().build_model(cfg, from_checkpoint)
+
+    def max_positions(self):
+        return None  # sources and targets are cut to their limits
