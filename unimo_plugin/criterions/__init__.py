@@ -1,2 +1,3 @@
 """Registered criterions of the UNIMO plugin."""
 from . import unimo_pretrain  # noqa: F401
+from . import unimo_retrieval  # noqa: F401

@@ -1,0 +1,77 @@
+"""Retrieval fine-tuning loss: softmax cross-entropy over each group of (positive + K negatives)
+cross-encoder scores, the positive first; accuracy = groups whose positive scores highest.
+
+Optionally, a CMCL loss on single-modal passes of the batch's positive pairs (in-batch negatives)
+keeps the fine-tuned model's bi-encoder similarity aligned, so that the same checkpoint serves the
+first stage of two-stage retrieval.
+"""
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from fairseq import metrics
+from fairseq.criterions import FairseqCriterion, register_criterion
+from fairseq.dataclass import FairseqDataclass
+
+from ..models.cross_encoder import cross_encoder_scores
+from .cmcl import cmcl_loss
+
+
+@dataclass
+class UnimoRetrievalCriterionConfig(FairseqDataclass):
+    bi_encoder_weight: float = field(
+        default=0.0, metadata={"help": "weight of an in-batch CMCL loss on the positive pairs' single-modal "
+                                       "passes, for a bi-encoder usable in two-stage retrieval (0: the "
+                                       "cross-encoder loss alone, as in the paper)"})
+    bi_encoder_temperature: float = field(default=0.07, metadata={"help": "temperature of that CMCL loss"})
+
+
+@register_criterion("unimo_retrieval", dataclass=UnimoRetrievalCriterionConfig)
+class UnimoRetrievalCriterion(FairseqCriterion):
+    def __init__(self, cfg: UnimoRetrievalCriterionConfig, task):
+        super().__init__(task)
+        self.cfg = cfg
+
+    def forward(self, model, sample, reduce=True):
+        net_input, group = sample["net_input"], sample["num_candidates"]
+        scores = cross_encoder_scores(model, **net_input).view(-1, group)
+        targets = scores.new_zeros(len(scores), dtype=torch.long)
+        loss = F.cross_entropy(scores.float(), targets, reduction="sum")
+        log = {"cross_loss": loss.detach(), "ntokens": sample["ntokens"], "nsentences": len(scores),
+               "sample_size": len(scores), "ncorrect": (scores.argmax(dim=1) == 0).sum().item()}
+        if self.cfg.bi_encoder_weight > 0:
+            bi_loss, correct = self._bi_encoder_loss(model, net_input, group, sample["image_rows"])
+            loss = loss + self.cfg.bi_encoder_weight * bi_loss
+            log.update(bi_encoder_loss=bi_loss.detach(), bi_encoder_correct=correct.item())
+        log["loss"] = loss.detach()
+        return loss, len(scores), log
+
+    def _bi_encoder_loss(self, model, net_input, group, image_rows):
+        """Summed CMCL loss of the positives (every ``group``-th pair), each modality encoded alone."""
+        tokens = net_input["src_tokens"][::group]
+        text = model.extract_features(tokens)[0]
+        image = model.extract_features(regions=net_input["regions"][::group], boxes=net_input["boxes"][::group],
+                                       region_padding_mask=net_input["region_padding_mask"][::group])[1]
+        none = tokens.new_zeros(len(tokens), 0)
+        candidates = {"candidate_image": none, "candidate_text": none, "candidate_positive": none.bool(),
+                      "candidate_valid": none.bool()}
+        return cmcl_loss(model.pooled_image(image), model.pooled_text(text), len(tokens), candidates, image_rows,
+                         torch.tensor(self.cfg.bi_encoder_temperature, device=tokens.device))
+
+    @staticmethod
+    def reduce_metrics(logging_outputs) -> None:
+        total = lambda key: sum(log.get(key, 0) for log in logging_outputs)  # noqa: E731
+        sample_size, nsentences = total("sample_size"), total("nsentences")
+        metrics.log_scalar("loss", total("loss") / sample_size / math.log(2), sample_size, round=3)
+        metrics.log_scalar("cross_loss", total("cross_loss") / sample_size / math.log(2), sample_size, round=3)
+        metrics.log_scalar("accuracy", 100.0 * total("ncorrect") / max(nsentences, 1), nsentences, round=1)
+        if any("bi_encoder_loss" in log for log in logging_outputs):
+            metrics.log_scalar("bi_encoder_loss", total("bi_encoder_loss") / sample_size / math.log(2), sample_size,
+                               round=3)
+            metrics.log_scalar("bi_encoder_accuracy", 100.0 * total("bi_encoder_correct") / max(nsentences, 1),
+                               nsentences, round=1)
+
+    @staticmethod
+    def logging_outputs_can_be_summed() -> bool:
+        return True

@@ -1,0 +1,102 @@
+"""``unimo_retrieval``: image-text retrieval fine-tuning of a cross-encoder.
+
+Reads the caption splits of ``binarize_captions.py`` (Flickr30k / COCO Karpathy JSON)::
+
+    DATA/dict.txt
+    DATA/pairs/{split}.bin,.idx, {split}.image_rows.npy   caption tokens and their images' store rows
+    DATA/pairs/{train}.retrieval_negatives/               with --hard-negatives (mine_retrieval_negatives.py)
+
+Each caption is a group of 1 + ``--num-negatives`` pairs scored by the cross-encoder
+(:mod:`unimo_plugin.models.cross_encoder`), trained as a softmax over the group (criterion
+``unimo_retrieval``). Evaluate with ``python -m unimo_plugin.evaluation.cross_retrieval``.
+"""
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+from fairseq.data import data_utils
+from fairseq.dataclass import FairseqDataclass
+from fairseq.tasks import register_task
+from omegaconf import II
+
+from ..data.caption_binarizer import region_store_of
+from ..data.outputs import manifest_path
+from ..data.region_store import RegionStore
+from ..data.retrieval_negatives import MinedNegatives, default_output
+from ..data.retrieval_pairs import RetrievalPairsDataset
+from ..models.cross_encoder import HEAD_NAME, retrieval_head
+from .unimo_task import UnimoTask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class UnimoRetrievalConfig(FairseqDataclass):
+    data: str = field(default="", metadata={"help": "directory with dict.txt and (by default) the caption "
+                                                    "dataset pairs/"})
+    pair_data: Optional[str] = field(default=None, metadata={"help": "caption dataset dir (default DATA/pairs)"})
+    pair_region_store: Optional[str] = field(
+        default=None, metadata={"help": "region store of the images (default: the one the caption manifest names)"})
+    num_negatives: int = field(
+        default=3, metadata={"help": "negative pairs per positive: ceil(K/2) wrong captions for the image, "
+                                     "floor(K/2) wrong images for the caption"})
+    hard_negatives: bool = field(
+        default=False, metadata={"help": "draw the training split's negatives from its mined hard negatives "
+                                         "(PAIRS/SPLIT.retrieval_negatives, see --hard-negatives-path) instead "
+                                         "of at random; validation always uses random ones"})
+    hard_negatives_path: Optional[str] = field(
+        default=None, metadata={"help": "mined negatives of the training split (default "
+                                        "PAIRS/TRAIN_SUBSET.retrieval_negatives)"})
+    max_regions_per_image: int = field(default=100, metadata={"help": "regions kept per image"})
+    max_caption_tokens: int = field(default=64, metadata={"help": "captions are cut to this"})
+    head_dropout: float = field(default=0.1, metadata={"help": "dropout of the retrieval score head"})
+    train_subset: str = II("dataset.train_subset")
+    seed: int = II("common.seed")
+
+
+@register_task("unimo_retrieval", dataclass=UnimoRetrievalConfig)
+class UnimoRetrievalTask(UnimoTask):
+    cfg: UnimoRetrievalConfig
+
+    @property
+    def pair_dir(self):
+        return self.cfg.pair_data or os.path.join(self.cfg.data, "pairs")
+
+    def build_model(self, cfg, from_checkpoint=False):
+        self.embed_dim = cfg.encoder_embed_dim  # the head's width follows the model's
+        return super().build_model(cfg, from_checkpoint)
+
+    def classification_heads(self):
+        return {HEAD_NAME: retrieval_head(self.embed_dim, self.cfg.head_dropout)}
+
+    def region_store(self):
+        path = self.cfg.pair_region_store or region_store_of(self.pair_dir)
+        if not os.path.exists(manifest_path(path)):
+            raise FileNotFoundError(f"{manifest_path(self.pair_dir)} names region store {path}, which is not "
+                                    f"there; pass --pair-region-store")
+        return RegionStore(path)
+
+    def load_split(self, split):
+        """(caption token dataset, image rows) of a caption split."""
+        prefix = os.path.join(self.pair_dir, split)
+        captions = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
+        if captions is None:
+            raise FileNotFoundError(f"{prefix}.bin: no caption split {split!r} in {self.pair_dir}")
+        return captions, np.load(prefix + ".image_rows.npy")
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        captions, image_rows = self.load_split(split)
+        training = split == self.cfg.train_subset
+        mined = None
+        if training and self.cfg.hard_negatives:
+            mined = MinedNegatives(self.cfg.hard_negatives_path or default_output(self.pair_dir, split), image_rows)
+        self.datasets[split] = RetrievalPairsDataset(
+            captions, image_rows, self.region_store(), self.dictionary, self.cfg.num_negatives, self.cfg.seed,
+            self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, mined, shuffle=training)
+        logger.info("%s: %d captions of %d images, %s negatives", split, len(captions), len(np.unique(image_rows)),
+                    "mined" if mined is not None else "random")
+
+    def max_positions(self):
+        return None  # captions are cut to --max-caption-tokens; the model sets the limit
