@@ -11,12 +11,16 @@ import sys
 import numpy as np
 import pytest
 import torch
+from fairseq.data import data_utils
 
 from conftest import REPO_ROOT, fairseq_bin, run_cli
 from unimo_plugin.data.bpe_training import train_bpe
 from unimo_plugin.data.caption_binarizer import binarize_captions
 from unimo_plugin.data.outputs import InputError, read_manifest
+from unimo_plugin.data import synthetic_corpora
+from unimo_plugin.data.region_store import RegionStore
 from unimo_plugin.data.retrieval_negatives import MinedNegatives
+from unimo_plugin.data.retrieval_pairs import RetrievalPairsDataset
 from unimo_plugin.data.synthetic_retrieval import write_retrieval_data
 from unimo_plugin.evaluation import cross_retrieval
 from unimo_plugin.evaluation.cross_retrieval import exhaustive_scores, two_stage_scores
@@ -83,6 +87,33 @@ def test_two_stage_with_every_candidate_equals_exhaustive(trained):
     assert cost["pairs_scored"] <= 12 * 2 + 36 * 2
 
 
+def test_groups_hold_the_positive_first_then_wrong_captions_then_wrong_images(tmp_path):
+    d = synthetic_corpora.dictionary()
+    root = synthetic_corpora.build(str(tmp_path), d, sidecars=False)
+    captions = data_utils.load_indexed_dataset(str(tmp_path / "pairs" / "train"), d, combine=False)
+    image_rows = np.load(tmp_path / "pairs" / "train.image_rows.npy")
+    store = RegionStore(os.path.join(root, "pair_store"))
+    dataset = RetrievalPairsDataset(captions, image_rows, store, d, 5, seed=1, max_regions=4, max_caption_tokens=64)
+    assert dataset.num_candidates == 6
+    caption_of = {tuple(captions[i].tolist()): i for i in range(len(captions))}
+    features_of = lambda row: torch.from_numpy(np.array(store[row].features[:4], dtype=np.float32))  # noqa: E731
+    for index in range(len(dataset)):
+        pairs = dataset[index]["pairs"]
+        texts = [caption_of[tuple(tokens[1:].tolist())] for tokens, _ in pairs]  # without <s>
+        assert all(tokens[0] == d.bos() for tokens, _ in pairs)
+        row = image_rows[index]
+        assert texts[0] == index and torch.equal(pairs[0][1]["features"], features_of(row))
+        for text, (_, image) in zip(texts[1:4], pairs[1:4]):  # wrong captions for the image
+            assert image_rows[text] != row and torch.equal(image["features"], features_of(row))
+        for text, (_, image) in zip(texts[4:], pairs[4:]):  # wrong images for the caption
+            assert text == index and not torch.equal(image["features"], features_of(row))
+    batch = dataset.collater([dataset[0], dataset[1]])
+    assert batch["net_input"]["src_tokens"].shape[0] == 12 and batch["image_rows"].tolist() == image_rows[:2].tolist()
+    dataset.set_epoch(2)  # new negatives each epoch
+    assert any(not torch.equal(a[0], b[0]) for a, b in zip(dataset[0]["pairs"], RetrievalPairsDataset(
+        captions, image_rows, store, d, 5, seed=1, max_regions=4, max_caption_tokens=64)[0]["pairs"]))
+
+
 def test_exhaustive_and_two_stage_recall_by_hand():
     # 3 images; captions 0, 1 -> image 0, caption 2 -> image 1, caption 3 -> image 2
     caption_images = [0, 0, 1, 2]
@@ -138,6 +169,8 @@ def test_mined_negatives_sharded_equal_one_run_and_train(trained):
     for name in ("images.npy", "image_rows.npy", "captions.npy"):
         np.testing.assert_array_equal(np.load(os.path.join(out, name)), np.load(os.path.join(sharded, name)))
     assert read_manifest(out)["negative_images_per_caption"] == 4
+    with pytest.raises(InputError, match="mined for 192 captions of 64 images, but the split has 191 captions"):
+        MinedNegatives(out, np.load(os.path.join(pairs, "train.image_rows.npy"))[:-1])
 
     # Hardest first by the bi-encoder similarity, never the caption's own image.
     image_rows = np.load(os.path.join(pairs, "train.image_rows.npy"))
