@@ -1,0 +1,50 @@
+"""Load a fine-tuned checkpoint with its task and run its head over a labeled split, in item order:
+what the VQA, SNLI-VE and GLUE evaluation commands share."""
+import argparse
+import os
+
+import torch
+from fairseq import checkpoint_utils, utils
+from tqdm import tqdm
+
+from ..models.classification import classification_logits
+
+PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def add_evaluation_args(parser):
+    parser.add_argument("checkpoint", help="a fine-tuned checkpoint (e.g. checkpoints/checkpoint_best.pt)")
+    parser.add_argument("--data", required=True, help="the prepare_*.py output directory the task reads")
+    parser.add_argument("--split", default="valid", help="split to evaluate")
+    parser.add_argument("--region-store", help="region store of the images (default: the one in the data manifest)")
+    parser.add_argument("--batch-size", type=int, default=64, help="items per forward pass")
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when CUDA is available")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def load_finetuned(args):
+    """(model in eval mode on the chosen device, task) of ``args.checkpoint`` reading ``args.data``."""
+    utils.import_user_module(argparse.Namespace(user_dir=PLUGIN_DIR))
+    overrides = {"data": args.data, "init_from_roberta": None, "pretrained": None}
+    if args.region_store:
+        overrides["region_store"] = args.region_store
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task([args.checkpoint], arg_overrides=overrides)
+    model = models[0].eval()
+    if torch.cuda.is_available() and not args.cpu:
+        model.cuda()
+    return model, task
+
+
+@torch.no_grad()
+def predict_split(model, task, split, batch_size=64, progress=True):
+    """(logits (N, num_outputs) as float on the CPU, the split's dataset), item i in row i."""
+    task.load_dataset(split)
+    dataset = task.dataset(split)
+    device = next(model.parameters()).device
+    logits = []
+    for start in tqdm(range(0, len(dataset), batch_size), desc=split, unit="batch", disable=not progress):
+        batch = dataset.collater([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        net_input = utils.move_to_cuda(batch["net_input"], device) if device.type == "cuda" else batch["net_input"]
+        logits.append(classification_logits(model, task.cfg.classification_head_name, **net_input).float().cpu())
+    return torch.cat(logits), dataset

@@ -1,0 +1,91 @@
+"""What the fine-tuning tasks on labeled sets share: reading a ``prepare_*.py`` output directory
+(see ``unimo_plugin/data/labeled_splits.py``) into :class:`LabeledDataset` splits, and registering
+the task's head before ``--pretrained`` initialises the rest of the model."""
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+from fairseq.data import data_utils
+from fairseq.dataclass import FairseqDataclass
+from omegaconf import II
+
+from ..data.labeled_dataset import ClassTargets, LabeledDataset, SoftTargets
+from ..data.labeled_splits import labeled_region_store, read_labeled_manifest, read_labels
+from ..data.region_store import RegionStore
+from .unimo_task import UnimoTask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LabeledTaskConfig(FairseqDataclass):
+    data: str = field(default="", metadata={"help": "output directory of a data_scripts/prepare_*.py script "
+                                                    "(dict.txt, labels.txt, per-split inputs and targets)"})
+    region_store: Optional[str] = field(
+        default=None, metadata={"help": "region store of the images (default: the one named in the data manifest)"})
+    max_regions: int = field(default=100, metadata={"help": "regions kept per image (stores keep detector order)"})
+    max_text_positions: int = field(default=512, metadata={"help": "texts are cut to this many tokens"})
+    classification_head_name: str = field(
+        default="classification_head", metadata={"help": "name of the task head in the model and checkpoints"})
+    head_dropout: float = field(default=0.1, metadata={"help": "dropout of the task head"})
+    seed: int = II("common.seed")
+
+
+class LabeledTask(UnimoTask):
+    """Subclasses name the manifest ``TASKS`` they read, whether items have ``IMAGES``, and ``make_head``."""
+
+    TASKS = ()
+    IMAGES = False
+
+    def __init__(self, cfg, dictionary):
+        super().__init__(cfg, dictionary)
+        self.data_dir = os.path.normpath(cfg.data.split(os.pathsep)[0])
+        self.manifest = read_labeled_manifest(self.data_dir)
+        if self.manifest["task"] not in self.TASKS:
+            raise ValueError(f"{self.data_dir} holds {self.manifest['task']!r} data; this task reads "
+                             f"{', '.join(self.TASKS)}")
+        self.target_kind = self.manifest["target_kind"]
+        self.labels = read_labels(self.data_dir)
+        self.num_outputs = 1 if self.target_kind == "regression" else len(self.labels)
+        self.store = None
+        if self.IMAGES:
+            self.store = RegionStore(cfg.region_store or labeled_region_store(self.data_dir, self.manifest))
+        self.embed_dim = None
+
+    def make_head(self, embed_dim):
+        raise NotImplementedError
+
+    def classification_heads(self):
+        return {self.cfg.classification_head_name: self.make_head(self.embed_dim)}
+
+    def build_model(self, cfg, from_checkpoint=False):
+        self.embed_dim = cfg.encoder_embed_dim
+        if self.store is not None and cfg.region_feature_dim != self.store.feature_dim:
+            raise ValueError(f"--region-feature-dim {cfg.region_feature_dim} but region store {self.store.path} "
+                             f"has {self.store.feature_dim}-d features")
+        return super().build_model(cfg, from_checkpoint)
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        prefix = os.path.join(self.data_dir, split)
+        inputs = []
+        while os.path.exists(f"{prefix}.input{len(inputs)}.bin"):
+            inputs.append(data_utils.load_indexed_dataset(f"{prefix}.input{len(inputs)}", self.dictionary,
+                                                          combine=False))
+        if not inputs:
+            raise FileNotFoundError(f"{prefix}.input0.bin: no split {split!r} in {self.data_dir}")
+        targets = None
+        if os.path.exists(prefix + ".labels.npy"):
+            targets = ClassTargets(np.load(prefix + ".labels.npy", mmap_mode="r"))
+        elif os.path.exists(prefix + ".soft_targets.npz"):
+            soft = np.load(prefix + ".soft_targets.npz")
+            targets = SoftTargets(soft["offsets"], soft["labels"], soft["scores"], self.num_outputs)
+        image_rows = np.load(prefix + ".image_rows.npy") if self.IMAGES else None
+        self.datasets[split] = LabeledDataset(
+            inputs, self.dictionary, targets, self.store, image_rows, self.cfg.max_regions,
+            self.cfg.max_text_positions, shuffle=True, seed=self.cfg.seed)
+        logger.info("%s: %d items%s", prefix, len(inputs[0]), "" if targets is not None else " (unlabeled)")
+
+    def max_positions(self):
+        return self.cfg.max_text_positions

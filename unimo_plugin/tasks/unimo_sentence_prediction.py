@@ -1,0 +1,25 @@
+"""``unimo_sentence_prediction``: GLUE-style classification or regression of one sentence or a
+sentence pair from the pooled ``<s>`` (``--criterion unimo_classification``), from
+``data_scripts/prepare_glue.py`` output."""
+from dataclasses import dataclass, field
+
+from fairseq.tasks import register_task
+
+from ..data.glue_sources import GLUE_TASKS
+from ..models.heads import ClassificationHead
+from .labeled_task import LabeledTask, LabeledTaskConfig
+
+
+@dataclass
+class UnimoSentencePredictionConfig(LabeledTaskConfig):
+    classification_head_name: str = field(
+        default="sentence_classification_head", metadata={"help": "name of the task head in the model and "
+                                                                  "checkpoints"})
+
+
+@register_task("unimo_sentence_prediction", dataclass=UnimoSentencePredictionConfig)
+class UnimoSentencePredictionTask(LabeledTask):
+    TASKS = tuple(GLUE_TASKS)
+
+    def make_head(self, embed_dim):
+        return ClassificationHead(embed_dim, embed_dim, self.num_outputs, "tanh", self.cfg.head_dropout)
