@@ -53,7 +53,8 @@ def parse_args(argv=None):
                    help="query captions scored exhaustively, 0 for all (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=1024, help="pairs per cross-encoder pass (default: %(default)s)")
     p.add_argument("--checkpoint", help="a unimo_retrieval checkpoint for --workdir's data (skips fine-tuning)")
-    p.add_argument("--workdir", help="where data and checkpoint go (default: a temporary directory)")
+    p.add_argument("--workdir", help="where data and checkpoint go (default: a temporary directory); a rerun "
+                                     "reuses its data and resumes fine-tuning from its checkpoint")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     return p.parse_args(argv)
 
@@ -87,7 +88,8 @@ def prepare(args, root):
         "--save-dir", save_dir, "--no-epoch-checkpoints", "--disable-validation"], capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"fairseq-train failed:\n{proc.stderr[-3000:]}")
-    print(f"fine-tuned {args.updates} updates in {time.perf_counter() - start:.0f} s")
+    # fairseq-train resumes WORKDIR/ckpt/checkpoint_last.pt: a rerun with more --updates trains on
+    print(f"fine-tuned up to update {args.updates} in {time.perf_counter() - start:.0f} s")
     return data, os.path.join(save_dir, "checkpoint_last.pt")
 
 

@@ -23,6 +23,8 @@ class RetrievalPairsDataset(FairseqDataset):
                  max_caption_tokens, hard_negatives=None, shuffle=True):
         if len(captions) != len(image_rows):
             raise ValueError(f"{len(captions)} captions but {len(image_rows)} image rows")
+        if num_negatives < 1:
+            raise ValueError(f"--num-negatives must be at least 1, got {num_negatives}")
         self.image_set = np.unique(image_rows)
         if len(self.image_set) < 2:
             raise ValueError(f"retrieval needs at least 2 images in a split, got {len(self.image_set)}")
