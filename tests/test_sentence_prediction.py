@@ -1,27 +1,32 @@
 """GLUE sentence prediction: TSVs in the public layouts -> prepare_glue.py -> fairseq-train of
 unimo_sentence_prediction from a unimo_pretrain checkpoint -> the evaluation command, whose
 metrics are checked against hand computations; bad records are reported by file and line."""
+import contextlib
+import io
 import os
 import random
 import re
 import runpy
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, fairseq_bin, run_cli
-from labeled_data import make_bpe, finetune_command
+from labeled_data import finetune_command, make_bpe
+from labeled_data import one_thread  # noqa: F401 (a fixture)
 from unimo_plugin.data.labeled_splits import read_labels, read_records
 from unimo_plugin.data.text_binarizer import binarize_text
 from unimo_plugin.evaluation.classification import classification_metrics, regression_metrics
+from unimo_plugin.evaluation.classification import main as evaluate_main
 
 PREPARE = os.path.join(REPO_ROOT, "data_scripts", "prepare_glue.py")
 prepare_main = runpy.run_path(PREPARE)["main"]
+pytestmark = pytest.mark.usefixtures("one_thread")  # on the CLIs this module runs
 POSITIVE, NEGATIVE = ("good", "great", "fine"), ("bad", "awful", "poor")
 NOUNS = ("film", "plot", "cast", "story", "music", "ending")
 COLOURS, SHAPES = ("red", "green", "blue", "pink"), ("circle", "square", "star")
+QUALIFIERS = (("exactly", 5.0), ("much like", 3.8), ("unlike", 1.2), ("nothing like", 0.0))
 MNLI_HEADER = ("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
                "sentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label")
 STSB_HEADER = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
@@ -37,11 +42,12 @@ def sst2_rows(n, rng):
 
 
 def stsb_rows(n, rng):
-    """Score = 2.5 per attribute (colour, shape) the two phrases share."""
+    """The second phrase qualifies the first; the qualifier sets the score."""
     rows = []
     for _ in range(n):
-        a, b = (rng.choice(COLOURS), rng.choice(SHAPES)), (rng.choice(COLOURS), rng.choice(SHAPES))
-        rows.append((f"a {a[0]} {a[1]}", f"a {b[0]} {b[1]}", 2.5 * (a[0] == b[0]) + 2.5 * (a[1] == b[1])))
+        qualifier, score = rng.choice(QUALIFIERS)
+        phrase = f"a {rng.choice(COLOURS)} {rng.choice(SHAPES)}"
+        rows.append((phrase, f"{qualifier} {phrase}", score))
     return rows
 
 
@@ -76,9 +82,12 @@ def prepare(glue, task, out, glue_dir=None):
 
 
 def evaluate(checkpoint, data, split, predictions):
-    proc = run_cli([sys.executable, "-m", "unimo_plugin.evaluation.classification", checkpoint, "--data", data,
-                    "--split", split, "--predictions", predictions, "--no-progress", "--cpu"])
-    return {k: float(v) for k, v in re.findall(r"(accuracy|mcc|pearson|spearman) ([-\d.]+)", proc.stdout)}
+    """The evaluation command (in this process); its printed metrics."""
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        evaluate_main([checkpoint, "--data", data, "--split", split, "--predictions", predictions, "--no-progress",
+                       "--cpu"])
+    return {k: float(v) for k, v in re.findall(r"(accuracy|mcc|pearson|spearman) ([-\d.]+)", stdout.getvalue())}
 
 
 def pretrained_checkpoint(glue, tmp_path):
@@ -113,7 +122,7 @@ def test_sst2_learns_from_a_pretrained_checkpoint(glue, tmp_path):
     np.testing.assert_array_equal(np.load(os.path.join(data, "valid.labels.npy")), [y for _, y in glue["sst2"]["dev"]])
 
     pretrained = pretrained_checkpoint(glue, tmp_path)
-    proc = run_cli(finetune_command(data, tmp_path / "ckpt", "unimo_sentence_prediction", "unimo_classification", 120,
+    proc = run_cli(finetune_command(data, tmp_path / "ckpt", "unimo_sentence_prediction", "unimo_classification", 100,
                                     "--pretrained", pretrained, "--best-checkpoint-metric", "accuracy",
                                     "--maximize-best-checkpoint-metric"))
     assert "initialised" in proc.stdout + proc.stderr and "from UNIMO checkpoint" in proc.stdout + proc.stderr
