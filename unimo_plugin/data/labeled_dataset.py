@@ -96,10 +96,12 @@ class LabeledDataset(FairseqDataset):
         return batch
 
     def num_tokens(self, index):
+        """Sequence positions (regions + text): what ``--max-tokens`` budgets."""
         return int(self.sizes[index])
 
     def size(self, index):
-        return int(self.sizes[index])
+        """Text tokens: what ``--max-positions`` limits (regions have no position embedding)."""
+        return int(self.text_sizes[index])
 
     def set_epoch(self, epoch):
         self.epoch = epoch
