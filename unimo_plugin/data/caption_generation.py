@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from fairseq.data import FairseqDataset, data_utils
 
+from .batching import KeepsLastBatch
 from .collate import collate_regions
 from .regions import load_regions
 
 
-class CaptionGenerationDataset(FairseqDataset):
+class CaptionGenerationDataset(KeepsLastBatch, FairseqDataset):
     def __init__(self, captions, caption_index, image_rows, store, dictionary, max_regions, max_target_tokens,
                  references: Optional[List[List[str]]] = None, tagger=None, shuffle=True):
         """``captions``: token dataset (``w.. </s>``); item i uses caption ``caption_index[i]`` and

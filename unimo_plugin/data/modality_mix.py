@@ -122,8 +122,10 @@ class ModalityMixDataset(FairseqDataset):
                     f"{int(self.num_regions(i))} regions, more than --max-tokens {max_tokens} / "
                     f"--max-regions {self.max_regions}; raise them or lower the CMCL item limits")
             budget = _BUDGET if (max_tokens or self.max_regions) else None
-            batches += data_utils.batch_by_size(
+            mine_batches = data_utils.batch_by_size(
                 mine, self.num_tokens, num_tokens_vec=np.ceil(cost * _BUDGET).astype(np.int64) if budget else None,
                 max_tokens=budget, max_sentences=max_sentences,
                 required_batch_size_multiple=required_batch_size_multiple)
+            kept = sum(len(batch) for batch in mine_batches)
+            batches += list(mine_batches) + ([mine[kept:]] if kept < len(mine) else [])  # see batching.py
         return batches

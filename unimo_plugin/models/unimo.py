@@ -117,6 +117,18 @@ class UnimoModel(BaseFairseqModel):
             load_pretrained_into(model, cfg.pretrained)
         return model
 
+    @classmethod
+    def from_pretrained(cls, model_name_or_path, checkpoint_file="checkpoint_best.pt", data_name_or_path=".",
+                        detector_weights=None, detector_config=None, **kwargs):
+        """A hub object (``caption``, ``generate``, ``encode_image``, ``encode_text``, ``similarity``) for
+        the checkpoint ``model_name_or_path/checkpoint_file``; ``data_name_or_path`` holds the task's
+        DATA (dict.txt and the data it names). ``detector_weights`` (a RegionDetector state_dict, with
+        its ``detector_config``) lets ``caption`` take image files."""
+        from .hub_interface import build_hub
+
+        return build_hub(model_name_or_path, checkpoint_file, data_name_or_path, detector_weights,
+                         detector_config, **kwargs)
+
     def register_classification_head(self, name: str, head: nn.Module):
         """Add a task head; it is saved in checkpoints as ``classification_heads.NAME.*``."""
         if name in self.classification_heads:

@@ -53,13 +53,11 @@ class UnimoGenerationTask(UnimoTask):
         return None if cfg is None else build_bpe(Namespace(**cfg))
 
     def decode(self, tokens):
-        """Token ids -> text, through the data's BPE."""
+        """Token ids -> text, through the data's BPE when it has one (as fairseq-generate's D- lines)."""
         if self._bpe is None:
-            self._bpe = self.build_bpe(Namespace(bpe=None))
-            if self._bpe is None:
-                raise ValueError("--eval-bleu needs the data's BPE: the data manifest records none")
+            self._bpe = self.build_bpe(Namespace(bpe=None)) or False
         text = self.dictionary.string(tokens.int().cpu(), unk_string="UNKNOWNTOKENINHYP")
-        return self._bpe.decode(text)
+        return self._bpe.decode(text) if self._bpe else text
 
     def build_model(self, cfg, from_checkpoint=False):
         model = super().build_model(cfg, from_checkpoint)

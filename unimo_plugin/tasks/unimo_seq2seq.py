@@ -20,9 +20,14 @@ from fairseq.data import (AppendTokenDataset, LanguagePairDataset, PrependTokenD
                           TruncateDataset, data_utils)
 from fairseq.tasks import register_task
 
+from ..data.batching import KeepsLastBatch
 from .unimo_generation import GenerationEvalConfig, UnimoGenerationTask
 
 logger = logging.getLogger(__name__)
+
+
+class Seq2seqPairDataset(KeepsLastBatch, LanguagePairDataset):
+    """fairseq's language-pair dataset (source and target share the dictionary), every sample batched."""
 
 
 @dataclass
@@ -52,7 +57,7 @@ class UnimoSeq2seqTask(UnimoGenerationTask):
         source = self._truncated(source, self.cfg.max_source_positions, bos=True)
         if target is not None:
             target = self._truncated(target, self.cfg.max_target_positions, bos=False)
-        return LanguagePairDataset(source, source.sizes, self.dictionary, target,
+        return Seq2seqPairDataset(source, source.sizes, self.dictionary, target,
                                    None if target is None else target.sizes, self.dictionary, shuffle=shuffle)
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
@@ -73,7 +78,7 @@ class UnimoSeq2seqTask(UnimoGenerationTask):
         """``fairseq-interactive``'s lines (``w.. </s>``) as ``<s> w.. </s>`` sources, cut like training's."""
         bos, eos, keep = self.dictionary.bos(), self.dictionary.eos(), self.cfg.max_source_positions - 2
         sources = [torch.cat([t.new_tensor([bos]), t[t.ne(eos)][:keep], t.new_tensor([eos])]) for t in src_tokens]
-        return LanguagePairDataset(sources, [len(t) for t in sources], self.dictionary, constraints=constraints)
+        return Seq2seqPairDataset(sources, [len(t) for t in sources], self.dictionary, constraints=constraints)
 
     def build_model(self, cfg, from_checkpoint=False):
         limit = self.cfg.max_source_positions + self.cfg.max_target_positions

@@ -1,0 +1,183 @@
+"""Fine-tune with fairseq-train, decode with stock fairseq-generate / fairseq-interactive (subprocesses)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT, fairseq_bin, run_cli
+from unimo_plugin.data.outputs import write_manifest
+from unimo_plugin.data.region_store import RegionStoreWriter
+from unimo_plugin.data.synthetic_corpora import write_tokens
+
+COLOURS, SHAPES = ["red", "green", "blue", "yellow", "purple"], ["star", "square", "circle", "triangle"]
+TINY = ["--arch", "unimo_tiny", "--encoder-layers", "2", "--encoder-embed-dim", "64", "--encoder-ffn-embed-dim",
+        "128", "--encoder-attention-heads", "2", "--dropout", "0", "--attention-dropout", "0"]
+CAPTION = ["--user-dir", os.path.join(REPO_ROOT, "unimo_plugin"), "--task", "unimo_caption"]
+TRAIN = ["--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--optimizer", "adam",
+         "--lr", "2e-3", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "30", "--batch-size", "16",
+         "--no-epoch-checkpoints", "--num-workers", "0", "--seed", "1", "--log-format", "simple"]
+
+
+def _caption_data(root):
+    """Images whose regions all carry a colour and shape code; each image's caption names them.
+
+    Symbols are words of the dictionary (no BPE), so generated captions compare as plain text.
+    """
+    from fairseq.data import Dictionary
+
+    d = Dictionary()
+    for word in COLOURS + SHAPES:
+        d.add_symbol(word)
+    d.save(os.path.join(root, "dict.txt"))
+    rng = np.random.default_rng(0)
+    store = os.path.join(root, "regions")
+    images = [(c, s) for c in range(len(COLOURS)) for s in range(len(SHAPES))]
+    splits = {"train": images * 4, "valid": images[:6], "test": images}
+    with RegionStoreWriter(store, len(COLOURS) + len(SHAPES), "float32") as writer:
+        rows = {}
+        for split, pairs in splits.items():
+            rows[split] = []
+            for i, (c, s) in enumerate(pairs):
+                n = int(rng.integers(2, 5))
+                code = np.zeros(len(COLOURS) + len(SHAPES))
+                code[c] = code[len(COLOURS) + s] = 3.0
+                xy = rng.uniform(0, 40, (n, 2))
+                writer.add(f"{split}{i}", 100, 100, np.concatenate([xy, xy + 20], 1),
+                           code + rng.normal(scale=0.5, size=(n, len(code))))
+                rows[split].append(len(writer) - 1)
+    pairs_dir = os.path.join(root, "pairs")
+    os.makedirs(pairs_dir)
+    for split, pairs in splits.items():
+        texts = [f"{COLOURS[c]} {SHAPES[s]}" for c, s in pairs]
+        prefix = os.path.join(pairs_dir, split)
+        write_tokens(prefix, [[d.index(w) for w in t.split()] + [d.eos()] for t in texts], len(d))
+        np.save(prefix + ".image_rows.npy", np.array(rows[split], dtype=np.int64))
+        with open(prefix + ".captions.jsonl", "w") as f:
+            for i, text in enumerate(texts):
+                f.write(json.dumps({"caption_id": i, "image_id": f"{split}{i}", "text": text}) + "\n")
+    write_manifest(pairs_dir, "unimo_captions", region_store="regions")
+    return texts
+
+
+def _generated(output):
+    """{sample id: detokenized hypothesis} from fairseq-generate's D- lines."""
+    out = {}
+    for line in output.splitlines():
+        if line.startswith("D-"):
+            key, _, text = line.split("\t")
+            out.setdefault(int(key[2:]), text)
+    return out
+
+
+def _hypotheses(output):
+    """{(sample id, rank): (score, tokens)} from fairseq-generate's H- lines."""
+    out, ranks = {}, {}
+    for line in output.splitlines():
+        if line.startswith("H-"):
+            key, score, tokens = line.split("\t")
+            rank = ranks[key] = ranks.get(key, -1) + 1
+            out[(int(key[2:]), rank)] = (float(score), tokens)
+    return out
+
+
+@pytest.fixture(scope="module")
+def caption_run(tmp_path_factory):
+    """A captioning model fine-tuned by fairseq-train on the synthetic data: (data dir, references)."""
+    root = tmp_path_factory.mktemp("caption")
+    references = _caption_data(root)
+    run_cli([fairseq_bin("fairseq-train"), str(root), *CAPTION, *TINY, *TRAIN, "--region-feature-dim", "9",
+             "--max-update", "250", "--save-dir", str(root / "ckpt"), "--eval-bleu",
+             "--eval-bleu-args", '{"beam": 2, "max_len_b": 5}', "--validate-interval-updates", "250",
+             "--best-checkpoint-metric", "bleu", "--maximize-best-checkpoint-metric"])
+    return root, references
+
+
+@pytest.mark.slow
+def test_caption_finetune_and_fairseq_generate(caption_run):
+    root, references = caption_run
+    outputs = {}
+    for cache in ("True", "False"):
+        proc = run_cli([fairseq_bin("fairseq-generate"), str(root), *CAPTION, "--gen-subset", "test",
+                        "--path", str(root / "ckpt" / "checkpoint_best.pt"), "--beam", "5", "--nbest", "2",
+                        "--max-len-b", "6", "--batch-size", "8", "--model-overrides", f"{{'decoding_cache': {cache}}}"])
+        hypotheses = _generated(proc.stdout)
+        assert sorted(hypotheses) == list(range(len(references)))
+        correct = sum(hypotheses[i] == ref for i, ref in enumerate(references))
+        assert correct >= 0.9 * len(references), proc.stdout[-3000:]
+        outputs[cache] = _hypotheses(proc.stdout)
+    # the same hypotheses and scores without the cache
+    assert outputs["True"].keys() == outputs["False"].keys()
+    for key, (score, tokens) in outputs["True"].items():
+        assert tokens == outputs["False"][key][1]
+        assert score == pytest.approx(outputs["False"][key][0], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_hub_interface(caption_run):
+    from unimo_plugin.data.region_store import RegionStore
+    from unimo_plugin.models import UnimoModel
+
+    root, references = caption_run
+    hub = UnimoModel.from_pretrained(str(root / "ckpt"), "checkpoint_best.pt", data_name_or_path=str(root))
+    store = RegionStore(str(root / "regions"))
+    rows = np.load(root / "pairs" / "test.image_rows.npy")
+    captions = []
+    for row in rows[:6]:
+        regions = store[int(row)]
+        captions.append(hub.caption(regions.features, regions.boxes, width=regions.width, height=regions.height))
+    assert sum(c == r for c, r in zip(captions, references)) >= 5
+    images = [hub.encode_image(store[int(r)].features, store[int(r)].boxes, 100, 100) for r in rows[:2]]
+    texts = [hub.encode_text(t) for t in references[:2]]
+    assert images[0].shape == texts[0].shape == (64,)
+    assert -1 <= hub.similarity(images[0], texts[1]) <= 1
+    with pytest.raises(ValueError, match="region detector"):
+        hub.caption("picture.jpg")
+    with pytest.raises(ValueError, match="width and height"):
+        hub.caption(store[0].features, store[0].boxes)
+
+
+@pytest.mark.slow
+def test_text_seq2seq_binarize_finetune_generate_interactive(tmp_path):
+    rng = np.random.default_rng(0)
+    words = COLOURS + SHAPES + ["left", "right", "top", "bottom"]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for split, n in (("train", 300), ("valid", 20), ("test", 20)):
+        lines = [" ".join(rng.choice(words, size=rng.integers(2, 5))) for _ in range(n)]
+        (raw / f"{split}.source").write_text("\n".join(lines) + "\n")
+        (raw / f"{split}.target").write_text("\n".join(lines) + "\n")  # a copy task
+    run_cli([sys.executable, "data_scripts/train_bpe.py", "--input", str(raw / "train.source"), "--output-dir",
+             str(tmp_path / "bpe"), "--vocab-size", "300", "--only-seen-tokens"])
+    bpe = ["--gpt2-encoder-json", str(tmp_path / "bpe" / "encoder.json"),
+           "--gpt2-vocab-bpe", str(tmp_path / "bpe" / "vocab.bpe")]
+    data = tmp_path / "data"
+    run_cli([sys.executable, "data_scripts/binarize_seq2seq.py", "--raw-dir", str(raw), "--output", str(data),
+             "--dict", str(tmp_path / "bpe" / "dict.txt"), *bpe])
+    common = ["--user-dir", os.path.join(REPO_ROOT, "unimo_plugin"), "--task", "unimo_seq2seq",
+              "--max-source-positions", "24", "--max-target-positions", "24"]
+    run_cli([fairseq_bin("fairseq-train"), str(data), *common, *TINY, "--encoder-embed-dim", "128",
+             "--encoder-ffn-embed-dim", "256", "--encoder-attention-heads", "4", *TRAIN, "--lr", "1e-3",
+             "--max-update", "500",
+             "--save-dir", str(tmp_path / "ckpt")])
+    checkpoint = str(tmp_path / "ckpt" / "checkpoint_last.pt")
+    proc = run_cli([fairseq_bin("fairseq-generate"), str(data), *common, "--path", checkpoint, "--gen-subset",
+                    "test", "--beam", "5", "--batch-size", "8"])
+    hypotheses = _generated(proc.stdout)
+    targets = (raw / "test.target").read_text().splitlines()
+    correct = sum(hypotheses[i] == t for i, t in enumerate(targets))
+    assert correct >= 0.9 * len(targets), proc.stdout[-3000:]
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    interactive = subprocess.run([fairseq_bin("fairseq-interactive"), str(data), *common, "--path", checkpoint,
+                                  "--beam", "5"], input="red star left\n", capture_output=True, text=True,
+                                 env=env, cwd=REPO_ROOT, timeout=300)
+    assert interactive.returncode == 0, interactive.stderr[-3000:]
+    assert "D-0\t" in interactive.stdout
+    assert _generated(interactive.stdout)[0] == "red star left"
+    from unimo_plugin.models import UnimoModel
+
+    hub = UnimoModel.from_pretrained(str(tmp_path / "ckpt"), "checkpoint_last.pt", data_name_or_path=str(data))
+    assert hub.generate("red star left") == "red star left"
+    assert hub.generate(["red star left", "blue circle"]) == ["red star left", "blue circle"]
