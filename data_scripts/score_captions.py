@@ -45,6 +45,8 @@ def get_parser():
                         help="score a baseline instead of GEN_OUTPUT: a random caption of --train-split per image")
     parser.add_argument("--train-split", default="train", help="--baseline: where its captions come from")
     parser.add_argument("--seed", type=int, default=1, help="--baseline: random seed (default: %(default)s)")
+    parser.add_argument("--show", type=int, default=0, metavar="N",
+                        help="also print the first N images' hypotheses beside their references")
     return parser
 
 
@@ -72,6 +74,10 @@ def main(argv=None):
     print_scores(f"{source} on {prefix}: {len(hypotheses)} images, {num_references} references", scores)
     for name, reason in skipped.items():
         print(f"{name:<12}{'skipped':>8}  ({reason})")
+    for image_id, hypothesis, references in list(zip(images.image_ids, hypotheses, images.references))[:args.show]:
+        print(f"\nimage {image_id}\n  generated: {hypothesis}")
+        for reference in references:
+            print(f"  reference: {reference}")
     if args.json:
         write_scores_json(args.json, {"hypotheses": source, "pairs": os.path.abspath(args.pairs),
                                       "split": args.split, "images": len(hypotheses),
