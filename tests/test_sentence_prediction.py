@@ -11,10 +11,12 @@ import shutil
 
 import numpy as np
 import pytest
+from fairseq.data import Dictionary, data_utils
 
 from conftest import REPO_ROOT, fairseq_bin, run_cli
 from labeled_data import finetune_command, make_bpe
 from labeled_data import one_thread  # noqa: F401 (a fixture)
+from unimo_plugin.data.labeled_dataset import ClassTargets, LabeledDataset
 from unimo_plugin.data.labeled_splits import read_labels, read_records
 from unimo_plugin.data.text_binarizer import binarize_text
 from unimo_plugin.evaluation.classification import classification_metrics, regression_metrics
@@ -200,3 +202,20 @@ def test_metrics_by_hand():
     metrics = regression_metrics([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
     assert metrics["pearson"] == pytest.approx(100 * 3 / np.sqrt(2 * 42 / 9))
     assert metrics["spearman"] == pytest.approx(100.0)
+
+
+def test_pair_layout_and_truncation(glue, tmp_path):
+    """RoBERTa's ``<s> a </s> </s> b </s>``; a text over --max-text-positions keeps its final ``</s>``."""
+    mnli = tmp_path / "MNLI"
+    write(mnli / "train.tsv", [MNLI_HEADER, "0\t1\t1e\tfiction\t( a )\t( b )\t(ROOT a)\t(ROOT b)\ta red circle\t"
+                                            "a blue star\tneutral\tneutral"])
+    prepare(glue, "MNLI", tmp_path / "out", mnli)
+    d = Dictionary.load(str(tmp_path / "out" / "dict.txt"))
+    inputs = [data_utils.load_indexed_dataset(str(tmp_path / "out" / f"train.input{k}"), d) for k in (0, 1)]
+    a, b = (x[0].tolist() for x in inputs)
+    targets = ClassTargets(np.load(tmp_path / "out" / "train.labels.npy"))
+    sample = LabeledDataset(inputs, d, targets)[0]
+    assert sample["tokens"].tolist() == [d.bos()] + a + [d.eos()] + b and a[-1] == b[-1] == d.eos()
+    assert sample["target"].item() == 1
+    cut = LabeledDataset(inputs, d, targets, max_positions=4)
+    assert cut[0]["tokens"].tolist() == [d.bos()] + a[:2] + [d.eos()] and cut.size(0) == 4

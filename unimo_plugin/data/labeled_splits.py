@@ -13,7 +13,6 @@ task, the target kind, the splits with their counts and the region store. The di
     {split}.records.jsonl          per item: its source (file:line) and ids, e.g. question_id, answers
 """
 import json
-import logging
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from .outputs import InputError, atomic_output, read_manifest, write_manifest
 from .region_store import RegionStore
 from .token_datasets import summary_fields, write_token_dataset
 
-logger = logging.getLogger(__name__)
 
 KIND = "unimo_labeled"
 TARGET_KINDS = ("class", "regression", "soft")

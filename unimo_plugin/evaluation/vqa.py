@@ -7,15 +7,12 @@ A split without annotations (test-dev, test) only gets the results file, for the
 """
 import argparse
 import json
-import logging
 from collections import defaultdict
 
 from ..data.labeled_splits import read_records
 from ..data.outputs import atomic_output
 from ..data.vqa_answers import clean, process_digit_article, process_punctuation
 from .labeled_predictions import add_evaluation_args, load_finetuned, predict_split
-
-logger = logging.getLogger(__name__)
 
 
 def vqa_accuracy(answer, human_answers):
