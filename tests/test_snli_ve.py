@@ -5,6 +5,7 @@ import json
 import os
 import random
 import runpy
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from conftest import REPO_ROOT, run_cli
 from labeled_data import finetune_command, make_bpe, shape_of, write_scene_store
 from labeled_data import one_thread  # noqa: F401 (a fixture)
+from unimo_plugin.criterions.classification import UnimoClassificationCriterion
+from unimo_plugin.criterions.soft_bce import UnimoSoftBceCriterion
 from unimo_plugin.data.labeled_splits import read_labels, read_records
 from unimo_plugin.evaluation import classification as classification_evaluation
 
@@ -104,3 +107,10 @@ def test_bad_records_are_reported_by_line(snli_ve, tmp_path, capsys, row, messag
         prepare(snli_ve, str(tmp_path / "out"), ["--split", "train", path])
     assert message in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "out")
+
+
+@pytest.mark.parametrize("criterion, target_kind", [(UnimoSoftBceCriterion, "class"),
+                                                     (UnimoClassificationCriterion, "soft")])
+def test_criterion_must_fit_the_targets(criterion, target_kind):
+    with pytest.raises(ValueError, match="needs"):
+        criterion(SimpleNamespace(target_kind=target_kind))

@@ -13,6 +13,9 @@ from ..models.classification import classification_logits
 @register_criterion("unimo_classification")
 class UnimoClassificationCriterion(FairseqCriterion):
     def __init__(self, task):
+        if getattr(task, "target_kind", None) not in ("class", "regression"):
+            raise ValueError("--criterion unimo_classification needs a task with class or regression targets "
+                             "(unimo_snli_ve, unimo_sentence_prediction); VQA trains with unimo_soft_bce")
         super().__init__(task)
         self.head_name = task.cfg.classification_head_name
         self.regression = task.target_kind == "regression"

@@ -13,6 +13,8 @@ from ..models.classification import classification_logits
 @register_criterion("unimo_soft_bce")
 class UnimoSoftBceCriterion(FairseqCriterion):
     def __init__(self, task):
+        if getattr(task, "target_kind", None) != "soft":
+            raise ValueError("--criterion unimo_soft_bce needs soft targets (--task unimo_vqa)")
         super().__init__(task)
         self.head_name = task.cfg.classification_head_name
 
