@@ -38,7 +38,8 @@ def get_parser():
                         help="splits whose multiple_choice_answer counts build the answer vocabulary")
     parser.add_argument("--min-answer-count", type=int, default=9,
                         help="answers given as multiple_choice_answer at least this often are the classes "
-                             "(9 gives the usual 3,129 answers on train+val)")
+                             "(9 over --answer-splits train valid is the bottom-up-attention recipe of the "
+                             "common 3,129-answer vocabulary)")
     parser.add_argument("--answers", metavar="FILE",
                         help="use this answer vocabulary (one answer per line, e.g. another run's labels.txt) "
                              "instead of building one")
