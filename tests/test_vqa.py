@@ -132,22 +132,38 @@ def test_official_accuracy_by_hand():
     assert normalize_answer("dont know.") == "don't know"
 
 
-def test_bad_records_are_reported(vqa, tmp_path, capsys):
+def unknown_image(questions, annotations):
+    questions[4]["image_id"] = annotations[4]["image_id"] = 999
+
+
+def missing_question_text(questions, annotations):
+    del questions[2]["question"]
+
+
+def missing_answers(questions, annotations):
+    del annotations[1]["answers"]
+
+
+def unannotated_question(questions, annotations):
+    del annotations[3]
+
+
+def other_image_annotated(questions, annotations):
+    annotations[0]["image_id"] = 2
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (unknown_image, "q.json: questions[4]: image 'COCO_000000000999' is not in region store"),
+    (missing_question_text, "q.json: questions[2]: missing or invalid field 'question'"),
+    (missing_answers, "a.json: annotations[1]: missing or invalid field 'answers'"),
+    (unannotated_question, "q.json: questions[3]: question 11 has no annotation"),
+    (other_image_annotated, "q.json: questions[0]: question 0 is about image 0 but annotated with 2"),
+])
+def test_bad_records_are_reported(vqa, tmp_path, capsys, corrupt, message):
     questions, annotations = official_files(range(3), 0, random.Random(1))
-    questions["questions"][4]["image_id"] = 999
-    bad = {"train": (write_json(tmp_path / "q.json", questions), write_json(tmp_path / "a.json", annotations))}
-    annotations["annotations"][4]["image_id"] = 999  # consistent with the question, but not in the store
-    bad["train"] = (bad["train"][0], write_json(tmp_path / "a.json", annotations))
-    for files, message in [
-        (bad["train"], "q.json: questions[4]: image 'COCO_000000000999' is not in region store"),
-        ((write_json(tmp_path / "q2.json", {"questions": [{"image_id": 1, "question_id": 5}]}),
-          write_json(tmp_path / "a2.json", {"annotations": []})), "q2.json: questions[0]: missing or invalid field 'question'"),
-        ((write_json(tmp_path / "q3.json", {"questions": []}),
-          write_json(tmp_path / "a3.json", {"annotations": [{"question_id": 5, "image_id": 1}]})),
-         "a3.json: annotations[0]: missing or invalid field 'answers'"),
-    ]:
-        with pytest.raises(SystemExit):
-            prepare(dict(vqa, files={"train": files}), str(tmp_path / "out"), ["--min-answer-count", "1"],
-                    splits=("train",))
-        assert message in capsys.readouterr().err
-        assert not os.path.exists(tmp_path / "out")
+    corrupt(questions["questions"], annotations["annotations"])
+    files = (write_json(tmp_path / "q.json", questions), write_json(tmp_path / "a.json", annotations))
+    with pytest.raises(SystemExit):
+        prepare(dict(vqa, files={"train": files}), str(tmp_path / "out"), ["--min-answer-count", "1"], splits=("train",))
+    assert message in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "out")
