@@ -219,3 +219,12 @@ def test_pair_layout_and_truncation(glue, tmp_path):
     assert sample["target"].item() == 1
     cut = LabeledDataset(inputs, d, targets, max_positions=4)
     assert cut[0]["tokens"].tolist() == [d.bos()] + a[:2] + [d.eos()] and cut.size(0) == 4
+
+
+def test_every_item_is_batched(glue, tmp_path):
+    """fairseq 0.12 drops a last batch below --required-batch-size-multiple; validation keeps it."""
+    prepare(glue, "SST-2", tmp_path / "out")
+    d = Dictionary.load(str(tmp_path / "out" / "dict.txt"))
+    dataset = LabeledDataset([data_utils.load_indexed_dataset(str(tmp_path / "out" / "test.input0"), d)], d)
+    batches = dataset.batch_by_size(dataset.ordered_indices(), max_sentences=4, required_batch_size_multiple=8)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(7))

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from fairseq.data import FairseqDataset, data_utils
 
+from .batching import KeepsLastBatch
 from .collate import collate_regions
 from .regions import load_regions
 
@@ -38,7 +39,7 @@ class SoftTargets:
         return dense
 
 
-class LabeledDataset(FairseqDataset):
+class LabeledDataset(KeepsLastBatch, FairseqDataset):
     """``<s> a </s>`` or ``<s> a </s> </s> b </s>`` (RoBERTa's pair layout, no segment embedding),
     after ``[IMG] r1..rn`` when ``store`` is given; ``targets`` is None for unlabeled splits.
 
