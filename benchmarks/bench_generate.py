@@ -95,7 +95,7 @@ def main():
     parser.add_argument("--source-len", type=int, default=400)
     parser.add_argument("--target-len", type=int, default=20)
     parser.add_argument("--beam", type=int, default=5)
-    parser.add_argument("--sentences", type=int, default=8, help="sentences per batch")
+    parser.add_argument("--sentences", type=int, default=4, help="sentences per batch")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()

@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from conftest import REPO_ROOT, fairseq_bin, run_cli
 from unimo_plugin.data.outputs import write_manifest
@@ -108,6 +110,12 @@ def test_caption_finetune_and_fairseq_generate(caption_run):
         correct = sum(hypotheses[i] == ref for i, ref in enumerate(references))
         assert correct >= 0.9 * len(references), proc.stdout[-3000:]
         outputs[cache] = _hypotheses(proc.stdout)
+        if cache == "True":  # scored straight from fairseq-generate's output, against every reference
+            (root / "gen.txt").write_text(proc.stdout)
+            run_cli([sys.executable, "data_scripts/score_captions.py", str(root / "gen.txt"), "--pairs",
+                     str(root / "pairs"), "--split", "test", "--json", str(root / "scores.json")])
+            scores = json.loads((root / "scores.json").read_text())["scores"]
+            assert scores["BLEU-1"] >= 90 and scores["CIDEr-D"] > 100, scores
     # the same hypotheses and scores without the cache
     assert outputs["True"].keys() == outputs["False"].keys()
     for key, (score, tokens) in outputs["True"].items():
@@ -135,6 +143,16 @@ def test_hub_interface(caption_run):
     assert -1 <= hub.similarity(images[0], texts[1]) <= 1
     with pytest.raises(ValueError, match="region detector"):
         hub.caption("picture.jpg")
+
+    class Detector(torch.nn.Module):  # stands in for RegionDetector.extract (no weights offline)
+        def extract(self, images):
+            assert images[0].shape == (3, 100, 100)
+            regions = store[int(rows[0])]
+            return [{"features": torch.tensor(regions.features), "boxes": torch.tensor(regions.boxes)}]
+
+    hub.detector = Detector()
+    Image.new("RGB", (100, 100)).save(root / "picture.png")
+    assert hub.caption(str(root / "picture.png")) == captions[0]
     with pytest.raises(ValueError, match="width and height"):
         hub.caption(store[0].features, store[0].boxes)
 
