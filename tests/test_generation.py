@@ -76,3 +76,10 @@ def test_sampling_cached_equals_recomputing(dictionary):
                                   search_strategy=search.Sampling(dictionary, sampling_topk=8)))
     for c, r in zip(*runs):
         assert [h["tokens"].tolist() for h in c] == [h["tokens"].tolist() for h in r]
+
+
+def test_generating_past_the_text_positions_is_an_error(dictionary):
+    model = build_unimo(dictionary, max_positions=16).eval()
+    sample = {"id": torch.arange(1), "net_input": {"src_tokens": random_text(dictionary, [12])}}
+    with torch.no_grad(), pytest.raises(ValueError, match="text positions"):
+        SequenceGenerator([model], dictionary, beam_size=2, min_len=10, max_len_b=10).generate([model], sample)
