@@ -12,6 +12,13 @@ from unimo_plugin.models.unimo import UnimoConfig, UnimoModel
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# One intra-op thread in the tests and in every CLI they start (inherited through the environment):
+# tiny models gain nothing from more, spinning OpenMP threads slow every process down badly when the
+# cores are shared (measured: 2 s vs 220 s for one short training run), and results computed in the
+# test process and in a subprocess stay bit-identical.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
+
 
 def make_dictionary(num_symbols=40):
     d = Dictionary()
@@ -38,9 +45,6 @@ def build_unimo(dictionary, **overrides):
 def run_cli(args, cwd=None, timeout=600):
     """Run a CLI as a user would; fail with its output when it fails."""
     env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    # tiny models gain nothing from intra-op threads, and spinning OpenMP threads slow every process
-    # down badly when the cores are shared (measured: 2 s vs 220 s for one short training run)
-    env.setdefault("OMP_NUM_THREADS", "1")
     proc = subprocess.run(args, cwd=cwd or REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"

@@ -1,7 +1,8 @@
 """Synthetic pretraining corpora in the on-disk layout ``unimo_pretrain`` reads, for tests and benchmarks.
 
-Words are dictionary symbols ``1000..``; image ``k``'s regions carry a feature offset tied to its
-captions' first word, so the data is learnable. Made with the real writers (region stores,
+Words are dictionary symbols ``1000..``; corpus sentences mostly count up, and image ``k``'s regions
+carry a feature offset (and a dominant detector class) tied to its captions' first word, so every
+objective has something to learn. Made with the real writers (region stores,
 fairseq mmap datasets, CMCL sidecars), never by hand.
 """
 import os
@@ -40,8 +41,20 @@ def write_store(path, num_images, rng, feature_dim=FEATURE_DIM, num_classes=NUM_
             xy = rng.uniform(0, 50, (n, 2))
             boxes = np.concatenate([xy, xy + rng.uniform(5, 50, (n, 2))], 1)
             features = rng.normal(size=(n, feature_dim)) + (k % 7)
-            probs = rng.dirichlet(np.ones(num_classes), n) if num_classes else None
+            probs = None
+            if num_classes:  # the class of the image's feature offset dominates: masked classes are learnable
+                concentration = np.ones(num_classes)
+                concentration[(k % 7) % num_classes] = 8
+                probs = rng.dirichlet(concentration, n)
             w.add(str(k), 100, 100, boxes, features, probs)
+
+
+def _counting_words(rng, num_words):
+    """4-11 words that mostly count up from a random start: masked words are learnable from context."""
+    words = [int(rng.integers(0, num_words))]
+    for _ in range(int(rng.integers(3, 11))):
+        words.append((words[-1] + 1) % num_words if rng.random() < 0.9 else int(rng.integers(0, num_words)))
+    return words
 
 
 def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, feature_dim=FEATURE_DIM,
@@ -57,8 +70,7 @@ def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, f
     for sub in ("text", "images", "pairs"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
     for split, n_lines in (("train", 200), ("valid", 20)):
-        lines = [[word(int(w)) for w in rng.integers(0, num_words, rng.integers(4, 12))] + [eos]
-                 for _ in range(n_lines)]
+        lines = [[word(int(w)) for w in _counting_words(rng, num_words)] + [eos] for _ in range(n_lines)]
         write_tokens(os.path.join(root, "text", split), lines, len(d))
         write_store(os.path.join(root, "images", split), num_images // 2, rng, **store_args)
     store = os.path.join(root, "pair_store")
