@@ -4,7 +4,6 @@ import os
 from argparse import Namespace
 
 import numpy as np
-import pytest
 
 from conftest import REPO_ROOT, fairseq_bin
 from unimo_plugin.data.bpe_training import train_bpe
@@ -61,10 +60,3 @@ def finetune_command(data, save_dir, task, criterion, max_update, *extra):
         "--cpu", "--seed", "3", "--num-workers", "0", "--save-dir", save_dir, "--no-epoch-checkpoints",
         *extra,
     ]
-
-
-@pytest.fixture
-def one_thread(monkeypatch):
-    """Run the CLIs' torch on one thread: on shared busy cores a tiny model trains many times faster
-    than with a thread per core (measured: 150 VQA updates in 2 s against minutes)."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")

@@ -6,7 +6,6 @@ model is trained to say "little", "big" and "beside" where the captions say "sma
 "next to", so that back-translation gives paraphrases, and captions without those words mostly
 come back unchanged (and are dropped).
 """
-import contextlib
 import json
 import os
 import random
@@ -15,7 +14,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from conftest import REPO_ROOT, fairseq_bin, run_cli
 from unimo_plugin.data.back_translation import (BackTranslator, ParaphraseStats, paraphrase_split,
@@ -63,9 +61,8 @@ def toy_sentence(rng):
 
 
 def run_parallel(commands):
-    """Run independent CLIs side by side, one thread each (the two directions train at once)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen(list(map(str, c)), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    """Run independent CLIs side by side (the two directions train at once; one thread each, see conftest)."""
+    procs = [subprocess.Popen(list(map(str, c)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True) for c in commands]
     for command, proc in zip(commands, procs):
         output = proc.communicate(timeout=600)[0]
@@ -101,20 +98,9 @@ def pairs(tmp_path_factory):
     return root
 
 
-@contextlib.contextmanager
-def one_thread():
-    """Decode on one thread: tiny models gain nothing from two, and lose much when the cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def paraphrase(pairs, output, *args):
     return run_cli([sys.executable, SCRIPT, "--pairs", pairs, "--split", "test", "--output", output,
-                    "--no-progress", "--workers", "1", *args])  # one thread: see one_thread
+                    "--no-progress", "--workers", "1", *args])
 
 
 def translate_args(models):
@@ -187,11 +173,10 @@ def test_sampling_seed_shards_and_resume(models, pairs, tmp_path):
     # The samples follow the seed.
     texts = [c["text"] for c in captions[:5]]
     samples = {}
-    with one_thread():
-        for seed in (3, 3, 4):
-            translator = BackTranslator(forward, backward, per_pivot=3, sampling=True, sampling_topk=5, seed=seed,
-                                        checkpoint_file="checkpoint_last.pt")
-            samples.setdefault(seed, []).append(translator(texts))
+    for seed in (3, 3, 4):
+        translator = BackTranslator(forward, backward, per_pivot=3, sampling=True, sampling_topk=5, seed=seed,
+                                    checkpoint_file="checkpoint_last.pt")
+        samples.setdefault(seed, []).append(translator(texts))
     assert samples[3][0] == samples[3][1] != samples[4][0]
 
 

@@ -15,7 +15,6 @@ from fairseq.data import Dictionary, data_utils
 
 from conftest import REPO_ROOT, fairseq_bin, run_cli
 from labeled_data import finetune_command, make_bpe
-from labeled_data import one_thread  # noqa: F401 (a fixture)
 from unimo_plugin.data.labeled_dataset import ClassTargets, LabeledDataset
 from unimo_plugin.data.labeled_splits import read_labels, read_records
 from unimo_plugin.data.text_binarizer import binarize_text
@@ -24,7 +23,6 @@ from unimo_plugin.evaluation.classification import main as evaluate_main
 
 PREPARE = os.path.join(REPO_ROOT, "data_scripts", "prepare_glue.py")
 prepare_main = runpy.run_path(PREPARE)["main"]
-pytestmark = pytest.mark.usefixtures("one_thread")  # on the CLIs this module runs
 POSITIVE, NEGATIVE = ("good", "great", "fine"), ("bad", "awful", "poor")
 NOUNS = ("film", "plot", "cast", "story", "music", "ending")
 COLOURS, SHAPES = ("red", "green", "blue", "pink"), ("circle", "square", "star")

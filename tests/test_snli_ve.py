@@ -12,14 +12,12 @@ import pytest
 
 from conftest import REPO_ROOT, run_cli
 from labeled_data import finetune_command, make_bpe, shape_of, write_scene_store
-from labeled_data import one_thread  # noqa: F401 (a fixture)
 from unimo_plugin.criterions.classification import UnimoClassificationCriterion
 from unimo_plugin.criterions.soft_bce import UnimoSoftBceCriterion
 from unimo_plugin.data.labeled_splits import read_labels, read_records
 from unimo_plugin.evaluation import classification as classification_evaluation
 
 prepare_main = runpy.run_path(os.path.join(REPO_ROOT, "data_scripts", "prepare_snli_ve.py"))["main"]
-pytestmark = pytest.mark.usefixtures("one_thread")  # on the CLIs this module runs
 NUM_TRAIN, NUM_VALID = 120, 30
 FIRST_ID = 1000  # Flickr30k ids; the region store names images by file stem
 NEUTRAL = ("old", "heavy", "for sale")

@@ -12,14 +12,12 @@ import pytest
 
 from conftest import REPO_ROOT, run_cli
 from labeled_data import COLOURS, SHAPES, colour_of, finetune_command, make_bpe, shape_of, write_scene_store
-from labeled_data import one_thread  # noqa: F401 (a fixture)
 from unimo_plugin.data.labeled_splits import read_labels, read_records
 from unimo_plugin.data.vqa_answers import normalize_answer
 from unimo_plugin.evaluation import vqa as vqa_evaluation
 from unimo_plugin.evaluation.vqa import vqa_accuracy
 
 prepare_main = runpy.run_path(os.path.join(REPO_ROOT, "data_scripts", "prepare_vqa.py"))["main"]
-pytestmark = pytest.mark.usefixtures("one_thread")  # on the CLIs this module runs
 QUESTIONS = {"what color is the object?": colour_of, "what shape is the object?": shape_of}
 NUM_TRAIN, NUM_VALID = 90, 24
 TEMPLATE = "COCO_{:012d}"

@@ -106,6 +106,16 @@ def region_store_of(caption_dir):
     return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(caption_dir)), recorded))
 
 
+def open_pair_region_store(caption_dir, override=None):
+    """The region store of a caption dataset, or ``override`` (``--pair-region-store``); a missing store
+    is an error that says where its path came from."""
+    path = override or region_store_of(caption_dir)
+    if not os.path.exists(manifest_path(path)):
+        named = "--pair-region-store" if override else f"{manifest_path(caption_dir)} names region store"
+        raise FileNotFoundError(f"{named} {path}, which is not there; pass --pair-region-store")
+    return RegionStore(path)
+
+
 def merge_caption_shards(output_dir, num_shards):
     """Concatenate, split by split, the complete shards of ``output_dir`` into it; return the manifest."""
     if is_complete(output_dir):

@@ -18,12 +18,10 @@ import numpy as np
 from fairseq.data import data_utils
 from fairseq.tasks import register_task
 
-from ..data.caption_binarizer import ROWS_SUFFIX, region_store_of
+from ..data.caption_binarizer import ROWS_SUFFIX, open_pair_region_store
 from ..data.caption_generation import CaptionGenerationDataset
 from ..data.caption_images import read_caption_images
 from ..data.object_tags import ObjectTagger
-from ..data.outputs import manifest_path
-from ..data.region_store import RegionStore
 from .unimo_generation import GenerationEvalConfig, UnimoGenerationTask
 
 logger = logging.getLogger(__name__)
@@ -57,19 +55,12 @@ class UnimoCaptionTask(UnimoGenerationTask):
     def data_output(self):
         return self._pairs_dir()
 
-    def _store(self):
-        path = self.cfg.pair_region_store or region_store_of(self._pairs_dir())
-        if not os.path.exists(manifest_path(path)):
-            raise FileNotFoundError(f"region store {path} is not there (named by "
-                                    f"{manifest_path(self._pairs_dir())}); pass --pair-region-store")
-        return RegionStore(path)
-
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         prefix = os.path.join(self._pairs_dir(), split)
         captions = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
         if captions is None:
             raise FileNotFoundError(f"{prefix}.bin/.idx: no caption split {split!r} (binarize_captions.py)")
-        store = self._store()
+        store = open_pair_region_store(self._pairs_dir(), self.cfg.pair_region_store)
         tagger = None
         if self.cfg.object_tags is not None:
             tagger = ObjectTagger(self.cfg.object_tags, self.dictionary, self.cfg.object_tag_threshold,

@@ -25,7 +25,7 @@ from ..data import cmcl_sidecars
 from ..data.image_corpus import ImageCorpusDataset
 from ..data.modality_mix import ModalityMixDataset
 from ..data.object_tags import ObjectTagger
-from ..data.caption_binarizer import region_store_of
+from ..data.caption_binarizer import open_pair_region_store
 from ..data.outputs import manifest_path
 from ..data.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
 from ..data.region_store import RegionStore
@@ -145,13 +145,7 @@ class UnimoPretrainTask(UnimoTask):
         captions = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
         if captions is None:
             return None
-        store_path = self.cfg.pair_region_store
-        if store_path is None:
-            store_path = region_store_of(directory)
-        if not os.path.exists(manifest_path(store_path)):
-            raise FileNotFoundError(f"{manifest_path(directory)} names region store {store_path}, which is not "
-                                    f"there; pass --pair-region-store")
-        store = RegionStore(store_path)
+        store = open_pair_region_store(directory, self.cfg.pair_region_store)
         image_rows = np.load(prefix + ".image_rows.npy", mmap_mode="r")
         sidecars = {kind: cmcl_sidecars.CaptionSidecar(prefix, kind, len(captions))
                     for kind in cmcl_sidecars.KINDS if self.cfg.cmcl and cmcl_sidecars.exists(prefix, kind)}

@@ -21,9 +21,7 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import register_task
 from omegaconf import II
 
-from ..data.caption_binarizer import region_store_of
-from ..data.outputs import manifest_path
-from ..data.region_store import RegionStore
+from ..data.caption_binarizer import open_pair_region_store
 from ..data.retrieval_negatives import MinedNegatives, default_output
 from ..data.retrieval_pairs import RetrievalPairsDataset
 from ..models.cross_encoder import HEAD_NAME, retrieval_head
@@ -72,11 +70,7 @@ class UnimoRetrievalTask(UnimoTask):
         return {HEAD_NAME: retrieval_head(self.embed_dim, self.cfg.head_dropout)}
 
     def region_store(self):
-        path = self.cfg.pair_region_store or region_store_of(self.pair_dir)
-        if not os.path.exists(manifest_path(path)):
-            raise FileNotFoundError(f"{manifest_path(self.pair_dir)} names region store {path}, which is not "
-                                    f"there; pass --pair-region-store")
-        return RegionStore(path)
+        return open_pair_region_store(self.pair_dir, self.cfg.pair_region_store)
 
     def load_split(self, split):
         """(caption token dataset, image rows) of a caption split."""
