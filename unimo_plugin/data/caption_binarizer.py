@@ -111,8 +111,10 @@ def open_pair_region_store(caption_dir, override=None):
     is an error that says where its path came from."""
     path = override or region_store_of(caption_dir)
     if not os.path.exists(manifest_path(path)):
-        named = "--pair-region-store" if override else f"{manifest_path(caption_dir)} names region store"
-        raise FileNotFoundError(f"{named} {path}, which is not there; pass --pair-region-store")
+        if override:
+            raise FileNotFoundError(f"--pair-region-store {path}: no region store there")
+        raise FileNotFoundError(f"{manifest_path(caption_dir)} names region store {path}, which is not there; "
+                                "pass --pair-region-store")
     return RegionStore(path)
 
 

@@ -82,7 +82,3 @@ class CaptionGenerationDataset(KeepsLastBatch, FairseqDataset):
     def ordered_indices(self):
         order = np.random.permutation(len(self)) if self.shuffle else np.arange(len(self))
         return order[np.argsort(self.target_sizes[order], kind="mergesort")]
-
-    @property
-    def supports_prefetch(self):
-        return False
