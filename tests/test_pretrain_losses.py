@@ -68,23 +68,42 @@ def test_cmcl_perfect_alignment_has_small_loss_and_full_accuracy():
     assert loss.item() < 1e-6 and int(correct) == 4
 
 
-def test_temperature_is_learned_and_clipped(tmp_path):
-    from conftest import DictTask, make_dictionary
-    from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
+def test_temperature_is_learned_bounded_and_keeps_its_gradient_outside_the_bounds():
+    from unimo_plugin.models.heads import Temperature
 
-    task = DictTask(make_dictionary())
-    crit = UnimoPretrainCriterion(UnimoPretrainCriterionConfig(), task)
-    assert crit.temperature.item() == pytest.approx(0.07)
-    assert [n for n, _ in crit.named_parameters()] == ["log_temperature"]
+    tau = Temperature(0.07, learned=True, min_value=0.001, max_value=0.5)
+    assert tau().item() == pytest.approx(0.07) and [n for n, _ in tau.named_parameters()] == ["log_temperature"]
     with torch.no_grad():
-        crit.log_temperature.fill_(math.log(5.0))
-    assert crit.temperature.item() == pytest.approx(0.5)
+        tau.log_temperature.fill_(math.log(5.0))  # past the bound, as an fp32 master copy can drift
+    value = tau()
+    assert value.item() == pytest.approx(0.5)
+    value.backward()
+    assert tau.log_temperature.grad.item() == pytest.approx(0.5)  # d tau / d log tau, not 0
+    tau.clamp_()
+    assert tau.log_temperature.item() == pytest.approx(math.log(0.5))
     with torch.no_grad():
-        crit.log_temperature.fill_(math.log(1e-6))
-    assert crit.temperature.item() == pytest.approx(0.001)
-    fixed = UnimoPretrainCriterion(UnimoPretrainCriterionConfig(cmcl_fixed_temperature=True, cmcl_temperature=0.2),
-                                   task)
-    assert list(fixed.parameters()) == [] and fixed.temperature.item() == pytest.approx(0.2)
+        tau.log_temperature.fill_(math.log(1e-6))
+    tau.clamp_()
+    assert tau().item() == pytest.approx(0.001)
+    fixed = Temperature(0.2, learned=False, min_value=0.001, max_value=0.5)
+    assert list(fixed.parameters()) == [] and fixed.state_dict() == {} and fixed().item() == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="must lie in"):
+        Temperature(0.7, learned=True, min_value=0.001, max_value=0.5)
+
+
+def test_model_owns_tau_and_the_task_clamps_it_after_each_update(dictionary):
+    from conftest import build_unimo
+    from unimo_plugin.tasks.unimo_task import UnimoTask
+
+    model = build_unimo(dictionary, cmcl_temperature=0.05, cmcl_max_temperature=0.1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=100.0)
+    model.cmcl_temperature().neg().backward()  # pushes tau up, far past 0.1
+    UnimoTask.optimizer_step(object.__new__(UnimoTask), optimizer, model, 0)
+    assert model.cmcl_temperature.log_temperature.item() == pytest.approx(math.log(0.1))
+    old = model.state_dict()
+    del old["cmcl_temperature.log_temperature"]  # a checkpoint from before tau moved into the model
+    model.upgrade_state_dict_named(old, "")
+    assert old["cmcl_temperature.log_temperature"].item() == pytest.approx(math.log(0.05))
 
 
 def test_region_losses_by_hand():

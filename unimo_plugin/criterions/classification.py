@@ -7,8 +7,6 @@ import torch.nn.functional as F
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 
-from ..models.classification import classification_logits
-
 
 @register_criterion("unimo_classification")
 class UnimoClassificationCriterion(FairseqCriterion):
@@ -21,7 +19,7 @@ class UnimoClassificationCriterion(FairseqCriterion):
         self.regression = task.target_kind == "regression"
 
     def forward(self, model, sample, reduce=True):
-        logits = classification_logits(model, self.head_name, **sample["net_input"])
+        logits = model(**sample["net_input"], classification_head_name=self.head_name)[0]
         targets = sample["target"]
         sample_size = targets.numel()
         log = {"ntokens": sample["ntokens"], "nsentences": sample_size, "sample_size": sample_size}

@@ -12,17 +12,28 @@ Other captions of the same image are neither (they are not wrong, and not the an
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from fairseq.distributed import utils as distributed_utils
 from torch.distributed.nn.functional import all_gather
 
 
+def anchor_group(training: bool):
+    """The workers whose anchors are in-batch negatives of each other: every data-parallel worker in
+    training (they hold pair batches at the same steps), none in validation, so that validation
+    figures do not depend on the number of workers."""
+    if training and dist.is_available() and dist.is_initialized():
+        return distributed_utils.get_data_parallel_group()
+    return None
+
+
 def gather_anchors(image_emb, text_emb, image_rows, group=None):
-    """All anchors of all workers, in rank order, padded to the largest local count.
+    """All anchors of the workers of ``group``, in rank order, padded to the largest local count;
+    without a group, the local anchors alone. Every worker of the group must call it.
 
     The gather is differentiable: the gradient w.r.t. another worker's anchors is sent back to
     it, so summing workers' gradients equals the gradient of one process on the whole batch.
     Returns (images, texts, rows, valid, offset of this worker's anchors).
     """
-    if not dist.is_available() or not dist.is_initialized() or dist.get_world_size(group) == 1:
+    if group is None or dist.get_world_size(group) == 1:
         valid = torch.ones(len(image_rows), dtype=torch.bool, device=image_rows.device)
         return image_emb, text_emb, image_rows, valid, 0
     count = torch.tensor([len(image_rows)], device=image_rows.device)

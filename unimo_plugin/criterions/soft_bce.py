@@ -7,8 +7,6 @@ import torch.nn.functional as F
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 
-from ..models.classification import classification_logits
-
 
 @register_criterion("unimo_soft_bce")
 class UnimoSoftBceCriterion(FairseqCriterion):
@@ -19,7 +17,7 @@ class UnimoSoftBceCriterion(FairseqCriterion):
         self.head_name = task.cfg.classification_head_name
 
     def forward(self, model, sample, reduce=True):
-        logits = classification_logits(model, self.head_name, **sample["net_input"]).float()
+        logits = model(**sample["net_input"], classification_head_name=self.head_name)[0].float()
         targets = sample["target"]
         loss = F.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
         score = targets.gather(1, logits.argmax(-1, keepdim=True)).sum()

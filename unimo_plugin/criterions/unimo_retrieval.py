@@ -15,7 +15,7 @@ from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 
 from ..models.cross_encoder import cross_encoder_scores
-from .cmcl import cmcl_loss
+from .cmcl import anchor_group, cmcl_loss
 
 
 @dataclass
@@ -24,7 +24,6 @@ class UnimoRetrievalCriterionConfig(FairseqDataclass):
         default=0.0, metadata={"help": "weight of an in-batch CMCL loss on the positive pairs' single-modal "
                                        "passes, for a bi-encoder usable in two-stage retrieval (0: the "
                                        "cross-encoder loss alone, as in the paper)"})
-    bi_encoder_temperature: float = field(default=0.07, metadata={"help": "temperature of that CMCL loss"})
 
 
 @register_criterion("unimo_retrieval", dataclass=UnimoRetrievalCriterionConfig)
@@ -35,29 +34,32 @@ class UnimoRetrievalCriterion(FairseqCriterion):
 
     def forward(self, model, sample, reduce=True):
         net_input, group = sample["net_input"], sample["num_candidates"]
-        scores = cross_encoder_scores(model, **net_input).view(-1, group)
+        bi_encoder = self.cfg.bi_encoder_weight > 0
+        cmcl_inputs = {"texts": net_input["src_tokens"][::group], "regions": net_input["regions"][::group],
+                       "boxes": net_input["boxes"][::group],
+                       "region_padding_mask": net_input["region_padding_mask"][::group]} if bi_encoder else None
+        scores, extra = cross_encoder_scores(model, **net_input, cmcl_inputs=cmcl_inputs)
+        scores = scores.view(-1, group)
         targets = scores.new_zeros(len(scores), dtype=torch.long)
         loss = F.cross_entropy(scores.float(), targets, reduction="sum")
         log = {"cross_loss": loss.detach(), "ntokens": sample["ntokens"], "nsentences": len(scores),
                "sample_size": len(scores), "ncorrect": (scores.argmax(dim=1) == 0).sum().item()}
-        if self.cfg.bi_encoder_weight > 0:
-            bi_loss, correct = self._bi_encoder_loss(model, net_input, group, sample["image_rows"])
+        if bi_encoder:
+            bi_loss, correct = self._bi_encoder_loss(extra, sample["image_rows"], model.training)
             loss = loss + self.cfg.bi_encoder_weight * bi_loss
             log.update(bi_encoder_loss=bi_loss.detach(), bi_encoder_correct=correct.item())
         log["loss"] = loss.detach()
         return loss, len(scores), log
 
-    def _bi_encoder_loss(self, model, net_input, group, image_rows):
-        """Summed CMCL loss of the positives (every ``group``-th pair), each modality encoded alone."""
-        tokens = net_input["src_tokens"][::group]
-        text = model.extract_features(tokens)[0]
-        image = model.extract_features(regions=net_input["regions"][::group], boxes=net_input["boxes"][::group],
-                                       region_padding_mask=net_input["region_padding_mask"][::group])[1]
-        none = tokens.new_zeros(len(tokens), 0)
+    def _bi_encoder_loss(self, extra, image_rows, training):
+        """Summed CMCL loss of the positives (every group's first pair), each modality encoded alone, at
+        the model's CMCL temperature; in training the positives of every worker are in-batch negatives
+        of each other."""
+        none = image_rows.new_zeros(len(image_rows), 0)
         candidates = {"candidate_image": none, "candidate_text": none, "candidate_positive": none.bool(),
                       "candidate_valid": none.bool()}
-        return cmcl_loss(model.pooled_image(image), model.pooled_text(text), len(tokens), candidates, image_rows,
-                         torch.tensor(self.cfg.bi_encoder_temperature, device=tokens.device))
+        return cmcl_loss(extra["cmcl_image"], extra["cmcl_text"], len(image_rows), candidates, image_rows,
+                         extra["cmcl_temperature"], group=anchor_group(training))
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:

@@ -59,7 +59,7 @@ class PairScorer:
             r, t = int(self.num_regions[image].max()), int(self.lengths[text].max())
             batch = (self.tokens[text, :t], self.features[image, :r], self.boxes[image, :r], self.region_pad[image, :r])
             out[start:start + len(image)] = cross_encoder_scores(
-                self.model, *(x.to(self.device) for x in batch)).float().cpu()
+                self.model, *(x.to(self.device) for x in batch))[0].float().cpu()
         self.pairs_scored += len(pairs)
         return out
 

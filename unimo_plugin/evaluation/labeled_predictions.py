@@ -7,7 +7,6 @@ import torch
 from fairseq import checkpoint_utils, utils
 from tqdm import tqdm
 
-from ..models.classification import classification_logits
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,5 +45,5 @@ def predict_split(model, task, split, batch_size=64, progress=True):
     for start in tqdm(range(0, len(dataset), batch_size), desc=split, unit="batch", disable=not progress):
         batch = dataset.collater([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         net_input = utils.move_to_cuda(batch["net_input"], device) if device.type == "cuda" else batch["net_input"]
-        logits.append(classification_logits(model, task.cfg.classification_head_name, **net_input).float().cpu())
+        logits.append(model(**net_input, classification_head_name=task.cfg.classification_head_name)[0].float().cpu())
     return torch.cat(logits), dataset

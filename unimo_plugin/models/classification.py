@@ -1,8 +1,9 @@
-"""Fine-tuning heads over UNIMO's pooled states, and the one forward pass every labeled task uses.
+"""Fine-tuning heads over UNIMO's pooled states.
 
 A head registered in ``model.classification_heads`` takes the pooled ``<s>`` (text tasks), or the
 pooled ``<s>`` and the pooled ``[IMG]`` of the same bidirectional pass over
-``[IMG] r1..rn <s> w.. </s>`` (image-text tasks).
+``[IMG] r1..rn <s> w.. </s>`` (image-text tasks); ``model(**net_input, classification_head_name=NAME)``
+runs it.
 """
 import torch
 from torch import nn
@@ -20,10 +21,3 @@ class PairClassificationHead(nn.Module):
 
     def forward(self, pooled_text: torch.Tensor, pooled_image: torch.Tensor) -> torch.Tensor:
         return self.head(pooled_text * pooled_image)
-
-
-def classification_logits(model, head_name, src_tokens, regions=None, boxes=None, region_padding_mask=None):
-    """(B, num_outputs) logits of head ``head_name`` for a labeled batch's ``net_input``."""
-    text, image, _ = model.extract_features(src_tokens, regions, boxes, region_padding_mask)
-    pooled = [model.pooled_text(text)] if image is None else [model.pooled_text(text), model.pooled_image(image)]
-    return model.classification_heads[head_name](*pooled)

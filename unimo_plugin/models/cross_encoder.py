@@ -7,7 +7,7 @@ evaluation share this function.
 """
 import torch
 
-from .classification import PairClassificationHead, classification_logits
+from .classification import PairClassificationHead
 
 HEAD_NAME = "retrieval"
 
@@ -17,6 +17,9 @@ def retrieval_head(embed_dim: int, dropout: float) -> PairClassificationHead:
     return PairClassificationHead(embed_dim, embed_dim, 1, "tanh", dropout)
 
 
-def cross_encoder_scores(model, src_tokens, regions, boxes, region_padding_mask=None, **unused) -> torch.Tensor:
-    """(B,) scores of B (image, caption) pairs; higher means the caption describes the image."""
-    return classification_logits(model, HEAD_NAME, src_tokens, regions, boxes, region_padding_mask).squeeze(-1)
+def cross_encoder_scores(model, src_tokens, regions, boxes, region_padding_mask=None, **extra_inputs):
+    """(B,) scores of B (image, caption) pairs (higher: the caption describes the image), and the
+    model's extra outputs (e.g. ``cmcl_inputs`` passed along in ``extra_inputs``)."""
+    scores, extra = model(src_tokens, regions, boxes, region_padding_mask, classification_head_name=HEAD_NAME,
+                          **extra_inputs)
+    return scores.squeeze(-1), extra

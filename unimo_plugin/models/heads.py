@@ -1,4 +1,7 @@
-"""Output heads besides the LM head (which is fairseq's RobertaLMHead, tied to the word embedding)."""
+"""Output heads besides the LM head (which is fairseq's RobertaLMHead, tied to the word embedding),
+and CMCL's temperature."""
+import math
+
 import torch
 from fairseq import utils
 from fairseq.modules import LayerNorm
@@ -47,3 +50,38 @@ class ClassificationHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.out_proj(self.dropout(self.activation_fn(self.dense(self.dropout(features)))))
+
+
+class Temperature(nn.Module):
+    """CMCL's temperature tau, learned in log space like CLIP's logit scale, or fixed.
+
+    The model owns it (not the criterion) so that fairseq's DDP wrappers synchronise its gradient
+    with every other parameter's. :meth:`clamp_` keeps the parameter inside [min, max] after each
+    update, as CLIP does; the forward value is clamped too, with the gradient passed straight
+    through, because fairseq's fp16 optimizer keeps an fp32 master copy the in-place clamp cannot
+    reach. A clamped output alone would zero the gradient outside the bounds and leave tau stuck.
+    """
+
+    def __init__(self, init: float, learned: bool, min_value: float, max_value: float):
+        super().__init__()
+        if not 0 < min_value <= init <= max_value:
+            raise ValueError(f"CMCL temperature {init} must lie in [{min_value}, {max_value}] (both > 0)")
+        self.log_min, self.log_max = math.log(min_value), math.log(max_value)
+        log_init = torch.tensor(math.log(init))
+        if learned:
+            self.log_temperature = nn.Parameter(log_init)
+        else:
+            self.register_buffer("log_temperature", log_init, persistent=False)  # the option, not a checkpoint, sets it
+
+    def forward(self) -> torch.Tensor:
+        log_tau = self.log_temperature.float()
+        clamped = log_tau.clamp(self.log_min, self.log_max)
+        return (log_tau + (clamped - log_tau).detach()).exp()
+
+    @property
+    def learned(self) -> bool:
+        return isinstance(self.log_temperature, nn.Parameter)
+
+    @torch.no_grad()
+    def clamp_(self):
+        self.log_temperature.clamp_(self.log_min, self.log_max)

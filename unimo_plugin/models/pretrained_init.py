@@ -22,6 +22,7 @@ def load_pretrained_into(model, path):
     if "model" not in checkpoint:
         raise ValueError(f"{path} is not a fairseq checkpoint: it has no 'model' entry")
     state = {k: v for k, v in checkpoint["model"].items() if not k.startswith(HEADS_PREFIX)}
+    model._upgrade_temperature(state, "")
     own = model.state_dict()
     unknown = sorted(set(state) - set(own))
     missing = sorted(k for k in set(own) - set(state) if not k.startswith(HEADS_PREFIX))

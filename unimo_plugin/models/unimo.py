@@ -5,6 +5,7 @@ input and the text part for image-only input. Bidirectional attention for unders
 the UniLM seq2seq mask (``target_mask``) for generation.
 """
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -20,13 +21,15 @@ from torch import nn
 
 from .embeddings import RegionEmbeddings, TextEmbeddings
 from .generation import UnimoDecoder, UnimoEncoder
-from .heads import Pooler, RegionHead
+from .heads import Pooler, RegionHead, Temperature
 from .layers import TransformerLayer
 from .masks import attention_mask
 from .pretrained_init import HEADS_PREFIX, load_pretrained_into
 from .roberta_init import load_roberta_into
 
 logger = logging.getLogger(__name__)
+
+TEMPERATURE_KEY = "cmcl_temperature.log_temperature"
 
 
 @dataclass
@@ -69,6 +72,10 @@ class UnimoConfig(FairseqDataclass):
         metadata={"help": "UNIMO checkpoint (e.g. from unimo_pretrain) that initialises every parameter "
                           "except task heads, for fine-tuning"},
     )
+    cmcl_temperature: float = field(default=0.07, metadata={"help": "initial (or fixed) CMCL temperature tau"})
+    cmcl_fixed_temperature: bool = field(default=False, metadata={"help": "keep tau fixed instead of learning it"})
+    cmcl_min_temperature: float = field(default=0.001, metadata={"help": "lower bound of the learned tau"})
+    cmcl_max_temperature: float = field(default=0.5, metadata={"help": "upper bound of the learned tau"})
 
 
 @register_model("unimo", dataclass=UnimoConfig)
@@ -93,6 +100,8 @@ class UnimoModel(BaseFairseqModel):
         self.region_feature_head = RegionHead(dim, cfg.region_feature_dim)
         self.region_class_head = RegionHead(dim, cfg.num_region_classes)
         self.classification_heads = nn.ModuleDict()
+        self.cmcl_temperature = Temperature(cfg.cmcl_temperature, not cfg.cmcl_fixed_temperature,
+                                            cfg.cmcl_min_temperature, cfg.cmcl_max_temperature)
         self.apply(init_bert_params)
         # fairseq's SequenceGenerator reads model.encoder / model.decoder: views over these same weights
         self._generation_views = (UnimoEncoder(self), UnimoDecoder(self))
@@ -149,7 +158,18 @@ class UnimoModel(BaseFairseqModel):
             if key not in state_dict:
                 logger.info(f"task head weights {key} are not in the checkpoint: keeping their init")
                 state_dict[key] = value
+        self._upgrade_temperature(state_dict, prefix)
         super().upgrade_state_dict_named(state_dict, name)
+
+    def _upgrade_temperature(self, state_dict, prefix):
+        """Checkpoints from before tau moved from the criterion into the model lack it: a learned tau
+        starts from --cmcl-temperature. A fixed tau is the option's value, never a checkpoint's."""
+        key = prefix + TEMPERATURE_KEY
+        if not self.cmcl_temperature.learned:
+            state_dict.pop(key, None)
+        elif key not in state_dict:
+            logger.info(f"{key} is not in the checkpoint: CMCL's tau starts from {self.cfg.cmcl_temperature}")
+            state_dict[key] = torch.tensor(math.log(self.cfg.cmcl_temperature))
 
     def max_positions(self):
         return self.cfg.max_positions
@@ -186,6 +206,7 @@ class UnimoModel(BaseFairseqModel):
         region_padding_mask: Optional[torch.Tensor] = None,
         target_mask: Optional[torch.Tensor] = None,
         return_all_hiddens: bool = False,
+        input_offset: Optional[torch.Tensor] = None,
     ):
         """Run the transformer.
 
@@ -196,6 +217,7 @@ class UnimoModel(BaseFairseqModel):
             region_padding_mask: (B, R), True at padded regions (default: none padded).
             target_mask: (B, T), True at the text positions that form the seq2seq target;
                 None (or all False) gives bidirectional attention.
+            input_offset: a scalar added to the embeddings (see :meth:`_unused_parameters_anchor`).
 
         Returns:
             text states (B, T, H) or None, image states (B, R + 1, H) or None ([IMG] first),
@@ -203,6 +225,8 @@ class UnimoModel(BaseFairseqModel):
         """
         x, padding_mask, target, num_image = self.embed(src_tokens, regions, boxes, region_padding_mask,
                                                         target_mask)
+        if input_offset is not None:
+            x = x + input_offset
         mask = attention_mask(padding_mask, target)
         inner_states = [x] if return_all_hiddens else []
         for layer in self.layers:
@@ -228,14 +252,29 @@ class UnimoModel(BaseFairseqModel):
         features_only: bool = False,
         return_all_hiddens: bool = False,
         masked_tokens: Optional[torch.Tensor] = None,
+        classification_head_name: Optional[str] = None,
+        masked_regions: Optional[torch.Tensor] = None,
+        predict_region_classes: bool = False,
+        cmcl_inputs: Optional[dict] = None,
         **unused,
     ):
-        """RoBERTa-style: (LM logits or text features, extra); extra holds the image states.
+        """Every training computation runs here, in one call: fairseq's DDP wrappers synchronise the
+        gradients of what ``forward`` computes, not of other methods a criterion might call.
 
-        ``masked_tokens`` (B, T) selects the positions whose logits are computed, as in
-        fairseq's masked LM criterion. Called like a fairseq encoder-decoder, with
-        ``prev_output_tokens`` (B, T), it appends them to the source text as the seq2seq target and
-        returns only the target's logits (B, T, V): the fine-tuning and scoring path of generation.
+        RoBERTa-style, returns (LM logits or text features, extra); extra holds the image states.
+        ``masked_tokens`` (B, T) selects the positions whose logits are computed, as in fairseq's
+        masked LM criterion. Called like a fairseq encoder-decoder, with ``prev_output_tokens``
+        (B, T), it appends them to the source text as the seq2seq target and returns only the
+        target's logits (B, T, V): the fine-tuning and scoring path of generation. Besides:
+
+        - ``classification_head_name``: that head's logits over the pooled ``<s>`` (and pooled
+          ``[IMG]`` when there are regions) replace the LM output.
+        - ``masked_regions`` (B, R): ``extra["region_features"]`` (N, D) predicted for the masked
+          regions and, with ``predict_region_classes``, ``extra["region_class_logits"]`` (N, C).
+        - ``cmcl_inputs`` (``texts`` (Nt, T), ``regions``, ``boxes``, ``region_padding_mask``
+          (Ni, R, ...)): every text and every image encoded alone, pooled, as
+          ``extra["cmcl_text"]`` (Nt, H) and ``extra["cmcl_image"]`` (Ni, H), with
+          ``extra["cmcl_temperature"]``.
         """
         if prev_output_tokens is not None:
             if src_tokens is None:
@@ -243,16 +282,62 @@ class UnimoModel(BaseFairseqModel):
             target_mask = torch.cat([torch.zeros_like(src_tokens, dtype=torch.bool),
                                      torch.ones_like(prev_output_tokens, dtype=torch.bool)], dim=1)
             src_tokens = torch.cat([src_tokens, prev_output_tokens], dim=1)
+        lm = src_tokens is not None and not features_only and classification_head_name is None
+        anchor = self._unused_parameters_anchor(
+            src_tokens is not None, regions is not None, lm, classification_head_name, masked_regions is not None,
+            predict_region_classes, cmcl_inputs is not None)
         text, image, extra = self.extract_features(
-            src_tokens, regions, boxes, region_padding_mask, target_mask, return_all_hiddens
+            src_tokens, regions, boxes, region_padding_mask, target_mask, return_all_hiddens, anchor
         )
         extra["image_states"] = image
         if prev_output_tokens is not None:
             text = text[:, -prev_output_tokens.size(1):]
             extra["attn"] = [None]
-        if text is not None and not features_only:
+        if classification_head_name is not None:
+            pooled = [self.pooled_text(text)] + ([] if image is None else [self.pooled_image(image)])
+            text = self.classification_heads[classification_head_name](*pooled)
+        elif lm:
             text = self.lm_head(text, masked_tokens)
+        if masked_regions is not None:
+            states = image[:, 1:][masked_regions]  # position 0 is [IMG]
+            extra["region_features"] = self.region_feature_head(states)
+            if predict_region_classes:
+                extra["region_class_logits"] = self.region_class_head(states)
+        if cmcl_inputs is not None:
+            extra.update(self._single_modal_passes(cmcl_inputs))
         return text, extra
+
+    def _single_modal_passes(self, inputs):
+        """CMCL's representations: each image and each text encoded alone by the same transformer."""
+        image = self.extract_features(regions=inputs["regions"], boxes=inputs["boxes"],
+                                      region_padding_mask=inputs["region_padding_mask"])[1]
+        text = self.extract_features(inputs["texts"])[0]
+        return {"cmcl_image": self.pooled_image(image), "cmcl_text": self.pooled_text(text),
+                "cmcl_temperature": self.cmcl_temperature()}
+
+    def _unused_parameters_anchor(self, text, regions, lm, head_name, region_heads, region_classes, cmcl):
+        """Zero times one element of every parameter this forward leaves unused, or None.
+
+        Added to the input embeddings, it gives those parameters a zero gradient. PyTorch's DDP with
+        fairseq's default ``find_unused_parameters=False`` needs a gradient for every parameter in
+        every backward (a text batch leaves the image embeddings unused, a fine-tuning task the LM
+        head), and fairseq's legacy DDP and fp16 optimizers already treat a missing gradient as zero,
+        so training behaves the same with or without it, and on any number of workers.
+        """
+        if not (self.training and torch.is_grad_enabled()):
+            return None
+        used = {"layers", "text_embeddings" if text or cmcl else None, "region_embeddings" if regions or cmcl else None,
+                "lm_head" if lm else None, "region_feature_head" if region_heads else None,
+                "region_class_head" if region_classes else None}
+        if head_name is not None:
+            used |= {f"classification_heads.{head_name}", "text_pooler", "image_pooler" if regions else None}
+        if cmcl:
+            used |= {"text_pooler", "image_pooler", "cmcl_temperature"}
+        modules = [(name, module) for name, module in self.named_children() if name != "classification_heads"]
+        modules += [(f"classification_heads.{name}", head) for name, head in self.classification_heads.items()]
+        unused = [p.view(-1)[0] for name, module in modules if name not in used
+                  for p in module.parameters() if p.requires_grad]
+        return torch.stack(unused).sum() * 0 if unused else None
 
     def pooled_text(self, text_states: torch.Tensor) -> torch.Tensor:
         """FC + ReLU on ``<s>``: the sentence representation."""

@@ -1,5 +1,6 @@
 """What every UNIMO task shares: the dictionary (``DATA/dict.txt`` plus ``<mask>``, as in
-pretraining, so checkpoints move between tasks) and model building that initialises only once."""
+pretraining, so checkpoints move between tasks), model building that initialises only once, and
+keeping CMCL's learned temperature inside its bounds after every update."""
 import contextlib
 import logging
 import os
@@ -48,3 +49,7 @@ class UnimoTask(FairseqTask):
                 cfg.pretrained = None
         return super().build_model(cfg, from_checkpoint)
 
+
+    def optimizer_step(self, optimizer, model, update_num):
+        super().optimizer_step(optimizer, model, update_num)
+        model.cmcl_temperature.clamp_()
