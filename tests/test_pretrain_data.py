@@ -18,7 +18,7 @@ def data_dir(tmp_path_factory):
 
 
 def make_task(data_dir, **overrides):
-    cfg = UnimoPretrainConfig(data=str(data_dir), seed=3, **overrides)
+    cfg = UnimoPretrainConfig(data=str(data_dir), seed=3, train_subset="train", update_freq=[1], **overrides)
     task = UnimoPretrainTask.setup_task(cfg)
     task.load_dataset("train")
     return task, task.datasets["train"]
@@ -82,9 +82,10 @@ def test_collaters_per_modality(data_dir):
     assert pair["modality"] == "pair" and c["image_rows"].shape == (4,)
     assert torch.all(c["texts"][:, 0] == d.bos())
     # every anchor: 1 paraphrase (+), 2 negatives (-), 1 retrieved image (+), a retrieved text on odd captions
-    assert c["candidate_valid"].sum(1).tolist() == [4 + (int(i) % 2) for i in pair["id"] - mix.offsets[2]]
+    captions = mix.draw[pair["id"]] - mix.offsets[2]
+    assert c["candidate_valid"].sum(1).tolist() == [4 + (int(i) % 2) for i in captions]
     positives = (c["candidate_positive"] & c["candidate_valid"]).sum(1)
-    assert positives.tolist() == [2 + (int(i) % 2) for i in pair["id"] - mix.offsets[2]]
+    assert positives.tolist() == [2 + (int(i) % 2) for i in captions]
     assert c["regions"].shape[0] == 8  # 4 anchors + 4 retrieved images
 
 
@@ -106,12 +107,12 @@ def test_samples_are_deterministic_per_seed_and_epoch(data_dir):
 def test_ratios_and_budgets(data_dir):
     _, mix = make_task(data_dir, modality_ratios="text:1,image:0,pair:3", max_regions=60)
     indices = mix.ordered_indices()
-    corpus = np.searchsorted(mix.offsets, indices, side="right") - 1
+    corpus = np.searchsorted(mix.offsets, mix.draw[indices], side="right") - 1
     counts = np.bincount(corpus, minlength=3)
     assert counts[1] == 0 and counts[2] == pytest.approx(3 * counts[0], abs=2)
     batches = mix.batch_by_size(indices, max_tokens=300)
     for batch in batches:
-        assert len({int(np.searchsorted(mix.offsets, i, side="right")) for i in batch}) == 1
+        assert len({int(np.searchsorted(mix.offsets, mix.draw[i], side="right")) for i in batch}) == 1
         width_tokens = max(mix.num_tokens(i) for i in batch) * len(batch)
         width_regions = max(mix.num_regions(i) for i in batch) * len(batch)
         assert width_tokens <= 300 and width_regions <= 60
@@ -157,7 +158,7 @@ def test_criterion_runs_each_modality_and_backpropagates(data_dir, modality):
     for name in expected:
         assert f"{name}_count" in log or name in ("mlm", "seq2seq"), name
     if modality == "pair":
-        assert crit.log_temperature.grad is not None and log["cmcl_count"] == 4
+        assert model.cmcl_temperature.log_temperature.grad is not None and log["cmcl_count"] == 4
     assert model.text_embeddings.embed_tokens.weight.grad is not None or modality == "image"
 
 
@@ -188,3 +189,105 @@ def test_object_tags_sit_between_regions_and_caption(data_dir, tmp_path):
     pretrain_data.write_tokens(str(tmp_path / "few"), names[:2], len(d))
     with pytest.raises(ValueError, match="5 detector classes, the object tag names 2"):
         make_task(data_dir, object_tags=str(tmp_path / "few"))
+
+
+def _steps(task, mix, num_shards, update_freq, seed, max_tokens=300):
+    """Per worker, the corpus and draw positions of each micro-batch of an epoch, grouped by update."""
+    task.cfg.update_freq = [update_freq]
+    workers = []
+    for shard in range(num_shards):
+        itr = task.get_batch_iterator(dataset=mix, max_tokens=max_tokens, seed=seed, num_shards=num_shards,
+                                      shard_id=shard, epoch=1).next_epoch_itr(shuffle=True)
+        batches = [(b["modality"], tuple(int(i) for i in b["id"])) for b in itr]
+        workers.append([batches[k:k + update_freq] for k in range(0, len(batches), update_freq)])
+    return workers
+
+
+@pytest.mark.parametrize("num_shards,update_freq", [(2, 1), (3, 1), (2, 2)])
+def test_every_worker_holds_the_same_corpus_at_every_step(data_dir, num_shards, update_freq):
+    task, mix = make_task(data_dir, modality_ratios="text:1,image:1,pair:2")
+    for seed in range(1, 9):
+        mix.set_epoch(1)
+        workers = _steps(task, mix, num_shards, update_freq, seed)
+        assert len({len(w) for w in workers}) == 1  # no worker runs out first (no dummy batches)
+        for step in zip(*workers):
+            assert len({modality for micro in step for modality, _ in micro}) == 1, step
+            assert all(ids for micro in step for _, ids in micro)
+        read = {i for w in workers for update in w for _, ids in update for i in ids}
+        assert read == set(range(len(mix)))  # nothing of the draw is left out
+
+
+def test_updates_depend_on_workers_times_update_freq_only(data_dir):
+    """2 workers x update-freq 1 and 1 worker x update-freq 2 read the same batches at every update."""
+    task, mix = make_task(data_dir, modality_ratios="text:1,image:1,pair:2")
+    two_workers = _steps(task, mix, 2, 1, seed=4)
+    one_worker = _steps(task, mix, 1, 2, seed=4)
+    assert len(one_worker[0]) == len(two_workers[0])
+    for k, update in enumerate(one_worker[0]):
+        assert update == [two_workers[0][k][0], two_workers[1][k][0]]
+
+
+@pytest.mark.parametrize("num_shards", [1, 2])
+def test_validation_reads_every_sample_of_every_corpus_once(data_dir, num_shards):
+    task, _ = make_task(data_dir, modality_ratios="text:1,image:1,pair:2")
+    task.load_dataset("valid")
+    mix = task.datasets["valid"]
+    seen = []
+    for shard in range(num_shards):
+        itr = task.get_batch_iterator(dataset=mix, max_tokens=300, num_shards=num_shards, shard_id=shard)
+        seen += [(b["modality"], mix._locate(int(i))[1]) for b in itr.next_epoch_itr(shuffle=False) if b
+                 for i in b["id"]]
+    for name, corpus in mix.corpora.items():
+        assert sorted(i for modality, i in seen if modality == name) == list(range(len(corpus))), name
+
+
+def test_upsampled_samples_are_masked_anew_each_time_they_are_drawn(data_dir):
+    _, mix = make_task(data_dir, modality_ratios="text:1,image:8,pair:1")
+    image = mix.names.index("image")
+    positions = np.arange(mix.draw_offsets[image], mix.draw_offsets[image + 1])
+    by_sample = {}
+    for p in positions:
+        by_sample.setdefault(int(mix.draw[p]), []).append(p)
+    repeated = [ps for ps in by_sample.values() if len(ps) > 1]
+    assert repeated and max(mix.repeat[ps].max() for ps in repeated) >= 3
+    varied = [len({tuple(mix[p]["region_masked"].tolist()) for p in ps}) > 1 for ps in repeated]
+    assert np.mean(varied) > 0.7  # a few regions can repeat a mask by chance, not every image
+
+
+def test_pair_masked_lm_masks_words_or_regions_never_both(data_dir):
+    task, mix = make_task(data_dir, modality_ratios="pair:1", seq2seq_prob=0.0)
+    pad = task.source_dictionary.pad()
+    kinds = []
+    for p in range(len(mix)):
+        s = mix[p]
+        words, regions = bool(s["lm_targets"].ne(pad).any()), bool(s["region_masked"].any())
+        assert words != regions, p
+        kinds.append(words)
+    assert 0.3 < np.mean(kinds) < 0.7  # both, about equally often
+    _, text_only = make_task(data_dir, modality_ratios="pair:1", seq2seq_prob=0.0, region_mask_prob=0.0)
+    assert all(text_only[p]["lm_targets"].ne(pad).any() for p in range(len(text_only)))
+
+
+def test_batches_budget_what_the_passes_compute(data_dir, tmp_path):
+    _, mix = make_task(data_dir, modality_ratios="text:1,image:1,pair:1")
+    for batch in mix.batch_by_size(mix.ordered_indices(), max_tokens=300):  # no --max-regions
+        width = max(mix.num_tokens(i) + mix.num_regions(i) for i in batch) * len(batch)
+        assert width <= 300 and mix.num_regions(batch[0]) + mix.num_tokens(batch[0]) > 0
+    pairs = mix.corpora["pair"]
+    negatives = pairs.sidecars["negatives"]
+    for i in range(len(pairs)):  # sidecar texts at their own lengths: the k longest drawable ones
+        lengths = sorted((min(len(t), pairs.max_caption_tokens) + 1 for t in negatives[i]), reverse=True)
+        caption = min(len(pairs.captions[i]), pairs.max_caption_tokens) + 1
+        others = sum(min(len(t), pairs.max_caption_tokens) + 1 for kind in ("paraphrases", "texts")
+                     for t in pairs.sidecars[kind][i][: pairs.limits[kind]])
+        assert pairs.batch_tokens[i] == pairs.sizes[i] + caption + sum(lengths[: pairs.limits["negatives"]]) + others
+
+
+def test_cut_sidecar_texts_end_like_their_anchors(data_dir):
+    task, mix = make_task(data_dir, modality_ratios="pair:1", max_caption_tokens=3)
+    eos, bos = task.source_dictionary.eos(), task.source_dictionary.bos()
+    pairs = mix.corpora["pair"]
+    for i in range(4):
+        items = pairs[i]["cmcl"]
+        for tokens in [items["caption"]] + items["negatives"] + items["paraphrases"]:
+            assert tokens[0] == bos and tokens[-1] == eos and len(tokens) <= 4

@@ -4,9 +4,9 @@ import torch
 from fairseq.data import data_utils
 
 
-def sample_rng(seed, epoch, index):
-    """A generator for one sample: deterministic per (seed, epoch, index), whatever the worker."""
-    return np.random.default_rng([seed, epoch, index])
+def sample_rng(seed, epoch, index, *more):
+    """A generator for one sample: deterministic per (seed, epoch, index, *more), whatever the worker."""
+    return np.random.default_rng([seed, epoch, index, *more])
 
 
 def _pad_stack(tensors, length):

@@ -20,8 +20,7 @@ class ImageCorpusDataset(PretrainCorpus):
     def __len__(self):
         return len(self.store)
 
-    def __getitem__(self, index):
-        rng = self.rng(index)
+    def build(self, index, rng):
         sample = masked_region_sample(load_regions(self.store, index, self.max_regions), rng,
                                       self.region_mask_prob, self.overlap_threshold)
         sample["id"] = index

@@ -1,45 +1,86 @@
 """Mixing the text, image and image-text corpora: every batch holds one modality.
 
-Each epoch draws ``ratio[c] * total`` samples from corpus ``c`` (whole passes plus a random
-remainder, like fairseq's ``MultiCorpusDataset``), batches each corpus under both budgets
-(text tokens and regions), and leaves the interleaving of batches to fairseq's shuffled,
-sharded ``EpochBatchIterator``. Everything depends only on (seed, epoch), so every worker
-builds the same batch list and takes its own shard of it.
+Training draws, each epoch, ``ratio[c] * total`` samples from corpus ``c`` (whole passes plus a
+random remainder, like fairseq's ``MultiCorpusDataset``); a sample drawn twice is masked differently
+each time. Validation (no ratios) reads every sample of every corpus exactly once.
+
+The dataset's indices are positions in the epoch's draw. Each corpus is batched under both budgets
+(text tokens and regions). In training, batches come in steps of ``step_batches`` (workers x
+``--update-freq``, set by the task) batches of one corpus, and the steps are shuffled here, per
+(seed, epoch), while fairseq's own batch shuffling is off. fairseq deals batch ``k·W + r`` to worker
+r and groups ``--update-freq`` consecutive batches of a worker into an update, so every update, on
+every worker, reads one step: all workers hold the same corpus at every micro-batch (CMCL's
+all-gather over pair batches is entered by every worker or by none), and the batches of an update
+depend only on workers x update-freq, not on how it is split.
 """
+import logging
 from collections import OrderedDict
 
 import numpy as np
 from fairseq.data import FairseqDataset, data_utils
 
+logger = logging.getLogger(__name__)
+
 _BUDGET = 1 << 20  # the unit of the combined token/region cost
 
 
 class ModalityMixDataset(FairseqDataset):
-    def __init__(self, corpora: "OrderedDict[str, FairseqDataset]", ratios, seed, max_regions=None):
-        if len(corpora) != len(ratios) or not corpora:
+    """``ratios`` (one per corpus) resamples the corpora each epoch; None reads each sample once.
+
+    ``max_regions`` bounds the regions of a batch beside ``--max-tokens`` for text tokens; without it
+    regions count against ``--max-tokens`` like tokens (a region is one sequence position).
+    """
+
+    def __init__(self, corpora: "OrderedDict[str, FairseqDataset]", ratios=None, seed=1, max_regions=None):
+        if not corpora or (ratios is not None and len(corpora) != len(ratios)):
             raise ValueError("one ratio per corpus is needed")
-        total_ratio = float(sum(ratios))
-        if total_ratio <= 0 or min(ratios) < 0:
-            raise ValueError(f"modality ratios must be >= 0 and not all 0, got {ratios}")
+        if ratios is not None:
+            total_ratio = float(sum(ratios))
+            if total_ratio <= 0 or min(ratios) < 0:
+                raise ValueError(f"modality ratios must be >= 0 and not all 0, got {ratios}")
+            ratios = [r / total_ratio for r in ratios]
         self.corpora = corpora
         self.names = list(corpora)
-        self.ratios = [r / total_ratio for r in ratios]
-        self.seed, self.max_regions = seed, max_regions
+        self.ratios, self.seed, self.max_regions = ratios, seed, max_regions
         self.offsets = np.cumsum([0] + [len(c) for c in corpora.values()])
-        self.epoch = 1
+        self.step_batches = 1
+        self._concatenated = {}
+        self.set_epoch(1)
+
+    def set_epoch(self, epoch):
+        """Draw this epoch's samples: per corpus a contiguous run of (global index, repetition)."""
+        self.epoch = epoch
+        for corpus in self.corpora.values():
+            corpus.set_epoch(epoch)
+        rng = np.random.default_rng([self.seed, epoch])
+        draws, self.draw_offsets = [], [0]
+        for c, name in enumerate(self.names):
+            size = len(self.corpora[name])
+            want = size if self.ratios is None else (int(round(self.ratios[c] * self.offsets[-1])) if size else 0)
+            local = np.concatenate([np.tile(np.arange(size), want // size), rng.permutation(size)[: want % size]]) \
+                if want else np.zeros(0, np.int64)
+            draws.append(local.astype(np.int64) + self.offsets[c])
+            self.draw_offsets.append(self.draw_offsets[-1] + len(local))
+        self.draw = np.concatenate(draws)
+        self.repeat = np.zeros(len(self.draw), np.int64)  # the how-manieth time each draw repeats its sample
+        order = np.argsort(self.draw, kind="stable")
+        first = np.r_[True, self.draw[order][1:] != self.draw[order][:-1]]
+        run_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+        self.repeat[order] = np.arange(len(order)) - run_start
 
     def __len__(self):
-        return int(self.offsets[-1])
+        return len(self.draw)
 
-    def _locate(self, index):
+    def _locate(self, position):
+        index = int(self.draw[position])
         c = int(np.searchsorted(self.offsets, index, side="right")) - 1
         return self.names[c], index - int(self.offsets[c])
 
-    def __getitem__(self, index):
-        name, local = self._locate(index)
-        sample = self.corpora[name][local]
+    def __getitem__(self, position):
+        name, local = self._locate(position)
+        sample = self.corpora[name].draw(local, int(self.repeat[position]))
         sample["corpus"] = name
-        sample["mix_id"] = index
+        sample["mix_id"] = position
         return sample
 
     def collater(self, samples):
@@ -53,44 +94,38 @@ class ModalityMixDataset(FairseqDataset):
         batch["id"] = np.array([s["mix_id"] for s in samples])
         return batch
 
-    def num_tokens(self, index):
-        name, local = self._locate(index)
+    def _per_corpus(self, attribute):
+        """``corpus.<attribute>`` of every drawn position."""
+        if attribute not in self._concatenated:
+            self._concatenated[attribute] = np.concatenate(
+                [np.asarray(getattr(c, attribute)) for c in self.corpora.values()])
+        return self._concatenated[attribute][self.draw]
+
+    def num_tokens(self, position):
+        name, local = self._locate(position)
         return self.corpora[name].num_tokens(local)
 
-    def num_regions(self, index):
-        name, local = self._locate(index)
+    def num_regions(self, position):
+        name, local = self._locate(position)
         return self.corpora[name].num_regions(local)
 
-    def size(self, index):
-        name, local = self._locate(index)
+    def size(self, position):
+        name, local = self._locate(position)
         return self.corpora[name].size(local)
 
     @property
     def sizes(self):
-        return np.concatenate([np.asarray(c.sizes) for c in self.corpora.values()])
-
-    def set_epoch(self, epoch):
-        self.epoch = epoch
-        for corpus in self.corpora.values():
-            corpus.set_epoch(epoch)
+        return self._per_corpus("sizes")
 
     @property
     def can_reuse_epoch_itr_across_epochs(self):
         return False  # each epoch draws a new sample of the corpora
 
     def ordered_indices(self):
-        """This epoch's draw, per corpus, sorted by size within the corpus (for tight batches)."""
-        rng = np.random.default_rng([self.seed, self.epoch])
-        total = len(self)
-        drawn = []
-        for c, name in enumerate(self.names):
-            size = len(self.corpora[name])
-            want = int(round(self.ratios[c] * total)) if size else 0
-            local = np.concatenate([np.tile(np.arange(size), want // size),
-                                    rng.permutation(size)[: want % size]]) if want else np.zeros(0, np.int64)
-            local = local[np.argsort(np.asarray(self.corpora[name].sizes)[local], kind="stable")]
-            drawn.append(local.astype(np.int64) + self.offsets[c])
-        return np.concatenate(drawn) if drawn else np.zeros(0, np.int64)
+        """This epoch's draw, corpus by corpus, sorted by size within the corpus (for tight batches)."""
+        sizes = self.sizes
+        runs = [np.arange(start, end) for start, end in zip(self.draw_offsets[:-1], self.draw_offsets[1:])]
+        return np.concatenate([run[np.argsort(sizes[run], kind="stable")] for run in runs])
 
     def filter_indices_by_size(self, indices, max_sizes):
         if max_sizes is None:
@@ -101,31 +136,59 @@ class ModalityMixDataset(FairseqDataset):
 
     def batch_by_size(self, indices, max_tokens=None, max_sentences=None, required_batch_size_multiple=1):
         """Batches of one corpus each, filled up to ``max_tokens`` text tokens and ``max_regions``
-        regions (both counted with padding, every pass of a sample included)."""
-        batches = []
+        regions (both counted with padding, every pass of a sample included); in training, whole
+        steps of ``step_batches`` batches of one corpus, in shuffled order."""
+        tokens, regions = self._per_corpus("batch_tokens"), self._per_corpus("batch_regions")
+        steps = []
         for c, name in enumerate(self.names):
-            mine = indices[(indices >= self.offsets[c]) & (indices < self.offsets[c + 1])]
+            start, end = self.draw_offsets[c], self.draw_offsets[c + 1]
+            mine = indices[(indices >= start) & (indices < end)]
             if len(mine) == 0:
                 continue
-            corpus, local = self.corpora[name], mine - self.offsets[c]
-            tokens = np.asarray(corpus.batch_tokens, dtype=np.float64)[local]
-            regions = np.asarray(corpus.batch_regions, dtype=np.float64)[local]
-            cost = np.zeros(len(mine))
-            for used, budget in ((tokens, max_tokens), (regions, self.max_regions)):
-                if budget:
-                    cost = np.maximum(cost, used / budget)
-            too_big = cost > 1
-            if too_big.any():
-                i = int(mine[too_big][0])
+            cost = self._cost(tokens[mine], regions[mine], max_tokens)
+            if (cost > 1).any():
+                i = int(mine[cost > 1][0])
                 raise ValueError(
-                    f"sample {i} of the {name} corpus needs {int(self.num_tokens(i))} tokens and "
-                    f"{int(self.num_regions(i))} regions, more than --max-tokens {max_tokens} / "
-                    f"--max-regions {self.max_regions}; raise them or lower the CMCL item limits")
+                    f"sample {self._locate(i)[1]} of the {name} corpus needs {int(tokens[i])} tokens and "
+                    f"{int(regions[i])} regions, more than --max-tokens {max_tokens} / --max-regions "
+                    f"{self.max_regions}; raise them or lower the CMCL item limits")
             budget = _BUDGET if (max_tokens or self.max_regions) else None
-            mine_batches = data_utils.batch_by_size(
+            batches = data_utils.batch_by_size(
                 mine, self.num_tokens, num_tokens_vec=np.ceil(cost * _BUDGET).astype(np.int64) if budget else None,
                 max_tokens=budget, max_sentences=max_sentences,
                 required_batch_size_multiple=required_batch_size_multiple)
-            kept = sum(len(batch) for batch in mine_batches)
-            batches += list(mine_batches) + ([mine[kept:]] if kept < len(mine) else [])  # see batching.py
+            kept = sum(len(batch) for batch in batches)
+            batches = list(batches) + ([mine[kept:]] if kept < len(mine) else [])  # see batching.py
+            batches = self._whole_steps(batches, name)
+            steps += [batches[i:i + self.step_batches] for i in range(0, len(batches), self.step_batches)]
+        if self.ratios is not None:
+            order = np.random.default_rng([self.seed, self.epoch, len(steps)]).permutation(len(steps))
+            steps = [steps[i] for i in order]
+        return [batch for step in steps for batch in step]
+
+    def _cost(self, tokens, regions, max_tokens):
+        """Each sample's share of a batch: the larger of its shares of the two budgets, or of
+        ``max_tokens`` alone for tokens and regions together when there is no ``max_regions``."""
+        if not self.max_regions:
+            return (tokens + regions) / max_tokens if max_tokens else np.zeros(len(tokens))
+        cost = regions / self.max_regions
+        return np.maximum(cost, tokens / max_tokens) if max_tokens else cost
+
+    def _whole_steps(self, batches, name):
+        """``batches`` made a multiple of ``step_batches`` long by halving the largest ones; a corpus
+        with fewer samples than that repeats some (they are then masked alike)."""
+        width = self.step_batches
+        if len(batches) % width == 0:
+            return batches
+        batches = sorted(batches, key=len)
+        while len(batches) % width and len(batches[-1]) > 1:
+            largest = batches.pop()
+            half = len(largest) // 2
+            batches += [largest[:half], largest[half:]]
+            batches.sort(key=len)
+        if len(batches) % width:
+            missing = width - len(batches) % width
+            logger.warning(f"the {name} corpus has {len(batches)} samples this epoch for steps of {width} "
+                           f"batches: {missing} of them are read twice")
+            batches += [batches[i % len(batches)] for i in range(missing)]
         return batches

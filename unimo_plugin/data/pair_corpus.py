@@ -1,5 +1,5 @@
-"""Image-text pair pretraining samples: masked LM + masked regions conditioned on the other
-modality, or image -> caption seq2seq LM; plus the CMCL anchors and sidecar items of each pair."""
+"""Image-text pair pretraining samples: masked LM or masked regions, each conditioned on the whole
+other modality, or image -> caption seq2seq LM; plus the CMCL anchors and sidecar items of each pair."""
 import numpy as np
 import torch
 from fairseq.data import data_utils
@@ -15,14 +15,16 @@ CMCL_LIMIT_KEYS = {"paraphrases": "cmcl_paraphrases", "negatives": "cmcl_negativ
                    "texts": "cmcl_retrieved_texts", "images": "cmcl_retrieved_images"}
 
 
-def _largest_per_caption(values, offsets):
-    """max(values[offsets[i]:offsets[i+1]]) per caption, 0 where a caption has none."""
-    offsets = np.asarray(offsets)
-    out = np.zeros(len(offsets) - 1, dtype=np.int64)
-    has = np.diff(offsets) > 0
-    if has.any():
-        out[has] = np.maximum.reduceat(values, offsets[:-1][has])
-    return out
+def _largest_sums(values, offsets, k):
+    """Per caption i, the sum of the ``k`` largest of ``values[offsets[i]:offsets[i+1]]`` (0 if none):
+    what the ``k`` items it draws can cost at most."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    counts = np.diff(offsets)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    order = np.lexsort((-np.asarray(values), owner))  # caption by caption, largest first
+    rank = np.arange(len(owner)) - np.repeat(offsets[:-1], counts)
+    keep = order[rank < k]
+    return np.bincount(owner[keep], weights=np.asarray(values)[keep], minlength=len(counts)).astype(np.int64)
 
 
 class PairCorpusDataset(PretrainCorpus):
@@ -49,51 +51,63 @@ class PairCorpusDataset(PretrainCorpus):
         self.tagger = tagger
         if tagger is not None:
             tagger.check_classes(store.num_classes, f"region store {store.path}")
-        caption_sizes = np.minimum(np.asarray(captions.sizes), max_caption_tokens)
-        self.sizes = caption_sizes + 2  # <s> and the decoder's start symbol
-        cmcl_text_sizes = self.sizes.copy()
+        text_size = lambda sizes: np.minimum(np.asarray(sizes), max_caption_tokens) + 1  # noqa: E731  <s> w.. </s>
+        image_size = lambda rows: np.minimum(store.num_boxes[rows], max_regions) + 1  # noqa: E731  [IMG] r..
+        self.sizes = text_size(captions.sizes) + 1  # + the decoder's start symbol of a seq2seq sample
         if tagger is not None:
             self.sizes = self.sizes + tagger.max_tokens + 2  # <s> tags </s>
-        regions = np.minimum(store.num_boxes[image_rows], max_regions) + 1
+        regions = image_size(image_rows)
         self.batch_tokens, self.batch_regions = self.sizes.copy(), regions.copy()
         self.positions = self.sizes + regions  # of the joint pass
         if cmcl:  # single-modal passes: the caption, the image and each drawn sidecar item
-            self.batch_tokens += cmcl_text_sizes
+            self.batch_tokens += text_size(captions.sizes)
             self.batch_regions += regions
             for kind, sidecar in sidecars.items():
-                drawn = np.minimum(np.diff(sidecar.offsets), limits[kind])
                 if kind == cmcl_sidecars.IMAGE_KIND:
-                    self.batch_regions += drawn * _largest_per_caption(
-                        np.minimum(store.num_boxes[sidecar.items], max_regions) + 1, sidecar.offsets)
+                    self.batch_regions += _largest_sums(image_size(sidecar.items), sidecar.offsets, limits[kind])
                 else:
-                    self.batch_tokens += drawn * cmcl_text_sizes
+                    self.batch_tokens += _largest_sums(text_size(sidecar.items.sizes), sidecar.offsets, limits[kind])
 
     def __len__(self):
         return len(self.captions)
 
-    def __getitem__(self, index):
-        rng = self.rng(index)
-        bos, eos = self.dictionary.bos(), self.dictionary.eos()
-        words = self.captions[index].long()[:-1][: self.max_caption_tokens - 1]  # drop </s>, truncate
-        caption = torch.cat([words.new_tensor([bos]), words, words.new_tensor([eos])])
+    def build(self, index, rng):
+        caption = self._text_item(self.captions[index])
+        words = caption[1:-1]
         regions = load_regions(self.store, int(self.image_rows[index]), self.max_regions)
         source = words.new_zeros(0)  # the image alone, or the image and its object tags
         if self.tagger is not None:
+            bos, eos = self.dictionary.bos(), self.dictionary.eos()
             source = torch.cat([words.new_tensor([bos]), self.tagger(regions["cls_probs"]), words.new_tensor([eos])])
         if rng.random() < self.seq2seq_prob:
             tokens, targets, target_mask = seq2seq_example(source, words, self.dictionary)
             sample = masked_region_sample(regions, rng, 0.0, 1.0)  # the image is the clean source
         else:
-            tokens, targets = mask_tokens(caption, rng, self.dictionary, self.mask_idx, self.mask_prob)
+            tokens, targets, sample = self._masked_modality(caption, regions, rng)
             if len(source):  # <s> tags </s> w.. </s>: only caption words are masked
                 tokens = torch.cat([source, tokens[1:]])
                 targets = torch.cat([torch.full_like(source, self.dictionary.pad()), targets[1:]])
             target_mask = torch.zeros(len(tokens), dtype=torch.bool)
-            sample = masked_region_sample(regions, rng, self.region_mask_prob, self.overlap_threshold)
         sample.update(id=index, tokens=tokens, lm_targets=targets, target_mask=target_mask)
         if self.cmcl:
             sample["cmcl"] = self._cmcl_items(index, rng, caption, regions)
         return sample
+
+    def _masked_modality(self, caption, regions, rng):
+        """Mask the words or the regions, never both: each is predicted from the whole other modality
+        (UNITER's conditional masking), with equal chance while both objectives are on."""
+        mask_words = self.region_mask_prob == 0 or (self.mask_prob > 0 and rng.random() < 0.5)
+        if mask_words:
+            tokens, targets = mask_tokens(caption, rng, self.dictionary, self.mask_idx, self.mask_prob)
+            return tokens, targets, masked_region_sample(regions, rng, 0.0, 1.0)
+        targets = torch.full_like(caption, self.dictionary.pad())
+        return caption, targets, masked_region_sample(regions, rng, self.region_mask_prob, self.overlap_threshold)
+
+    def _text_item(self, tokens):
+        """``<s> w.. </s>`` from stored ``w.. </s>``, cut to ``max_caption_tokens`` words + ``</s>``: captions
+        and sidecar texts alike, so that a cut never tells a negative from its anchor."""
+        words = tokens.long()[:-1][: self.max_caption_tokens - 1]
+        return torch.cat([words.new_tensor([self.dictionary.bos()]), words, words.new_tensor([self.dictionary.eos()])])
 
     def _cmcl_items(self, index, rng, caption, regions):
         items = {"caption": caption, "image": regions, "image_row": int(self.image_rows[index])}
@@ -105,8 +119,7 @@ class PairCorpusDataset(PretrainCorpus):
             if kind == cmcl_sidecars.IMAGE_KIND:
                 items[kind] = [load_regions(self.store, row, self.max_regions) for row in chosen]
             else:
-                bos = caption.new_tensor([self.dictionary.bos()])
-                items[kind] = [torch.cat([bos, t[: self.max_caption_tokens]]) for t in chosen]
+                items[kind] = [self._text_item(t) for t in chosen]
         return items
 
     def collater(self, samples):

@@ -1,5 +1,6 @@
 """What the text, image and image-text pretraining corpora share: their per-sample costs as arrays
-(for fast batching of millions of samples), the epoch, and deterministic per-sample randomness."""
+(for fast batching of millions of samples), the epoch, and deterministic per-sample randomness
+(per seed, epoch, index and repetition within the epoch)."""
 import numpy as np
 from fairseq.data import FairseqDataset
 
@@ -18,8 +19,17 @@ class PretrainCorpus(FairseqDataset):
     def set_epoch(self, epoch):
         self.epoch = epoch
 
-    def rng(self, index) -> np.random.Generator:
-        return sample_rng(self.seed, self.epoch, index)
+    def __getitem__(self, index):
+        return self.draw(index)
+
+    def draw(self, index, repeat=0):
+        """Sample ``index`` as drawn for the ``repeat``-th time in this epoch: an upsampled corpus
+        gives each repetition its own masking and CMCL items."""
+        return self.build(index, sample_rng(self.seed, self.epoch, index, *((repeat,) if repeat else ())))
+
+    def build(self, index, rng: np.random.Generator):
+        """The sample ``index`` with its random choices drawn from ``rng``."""
+        raise NotImplementedError
 
     def num_tokens(self, index):
         return self.batch_tokens[index]

@@ -29,8 +29,7 @@ class TextCorpusDataset(PretrainCorpus):
     def __len__(self):
         return len(self.blocks)
 
-    def __getitem__(self, index):
-        rng = self.rng(index)
+    def build(self, index, rng):
         tokens = self.blocks[index]
         split = split_fragment(tokens, rng, self.fragment_ratio, self.dictionary) \
             if rng.random() < self.seq2seq_prob else None

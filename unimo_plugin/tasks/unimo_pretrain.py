@@ -13,7 +13,7 @@ import logging
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 from fairseq.data import PrependTokenDataset, TokenBlockDataset, data_utils
@@ -51,7 +51,8 @@ class UnimoPretrainConfig(FairseqDataclass):
                                         "(default: the store named in the caption manifest)"})
     modality_ratios: str = field(
         default="by-size",
-        metadata={"help": "share of the samples each epoch draws from the text, image and pair corpora, "
+        metadata={"help": "share of the training samples each epoch draws from the text, image and pair corpora "
+                          "(validation reads every sample once), "
                           "e.g. 'text:1,image:1,pair:2' (missing corpora count 0); 'by-size' for "
                           "their numbers of samples, 'by-tokens' for their numbers of sequence positions "
                           "(text tokens + regions)"})
@@ -71,7 +72,8 @@ class UnimoPretrainConfig(FairseqDataclass):
         default=100, metadata={"help": "regions kept per image (stores keep detector order)"})
     max_regions: Optional[int] = field(
         default=None, metadata={"help": "batch budget of regions (with padding and every CMCL pass), "
-                                        "beside --max-tokens for text tokens"})
+                                        "beside --max-tokens for text tokens; without it regions count "
+                                        "against --max-tokens like tokens"})
     max_caption_tokens: int = field(default=64, metadata={"help": "captions and sidecar texts are cut to this"})
     object_tags: Optional[str] = field(
         default=None, metadata={"help": "put detector object tags as text between the regions and the caption: "
@@ -85,6 +87,8 @@ class UnimoPretrainConfig(FairseqDataclass):
     cmcl_negatives: int = field(default=4, metadata={"help": "rewritten/retrieved hard negatives drawn per pair"})
     cmcl_retrieved_texts: int = field(default=1, metadata={"help": "retrieved-text positives drawn per pair"})
     cmcl_retrieved_images: int = field(default=1, metadata={"help": "retrieved-image positives drawn per pair"})
+    train_subset: str = II("dataset.train_subset")
+    update_freq: List[int] = II("optimization.update_freq")
     seed: int = II("common.seed")
 
 
@@ -119,8 +123,21 @@ class UnimoPretrainTask(UnimoTask):
         if not corpora:
             raise FileNotFoundError(f"no corpus has a '{split}' split under {self.cfg.data} "
                                     f"(text/{split}.bin, images/{split}/, pairs/{split}.bin)")
-        self.datasets[split] = ModalityMixDataset(corpora, self._ratios(corpora), self.cfg.seed,
-                                                  self.cfg.max_regions)
+        training = split == self.cfg.train_subset
+        self.datasets[split] = ModalityMixDataset(corpora, self._ratios(corpora) if training else None,
+                                                  self.cfg.seed, self.cfg.max_regions)
+
+    def get_batch_iterator(self, dataset, **kwargs):
+        """Training batches in whole steps of workers x update-freq batches of one corpus, which the
+        dataset shuffles itself (see ModalityMixDataset); validation reads each sample once."""
+        if not (isinstance(dataset, ModalityMixDataset) and dataset.ratios is not None):
+            return super().get_batch_iterator(dataset, **kwargs)
+        epoch = kwargs.get("epoch", 1)
+        update_freq = self.cfg.update_freq[min(epoch, len(self.cfg.update_freq)) - 1]
+        dataset.step_batches = kwargs.get("num_shards", 1) * update_freq
+        iterator = super().get_batch_iterator(dataset, **kwargs)
+        iterator.disable_shuffling = True
+        return iterator
 
     def _load_text(self, directory, split):
         prefix = os.path.join(directory, split)
