@@ -22,9 +22,8 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.caption_binarizer import region_store_of
 from unimo_plugin.data.image_retrieval import SIMILARITIES, WEIGHTED_METRICS, retrieve_image_items
-from unimo_plugin.data.region_store import RegionStore
+from unimo_plugin.data.region_store import RegionStore, region_store_of
 from unimo_plugin.data.tfidf_negatives import add_faiss_args, add_retrieval_args, run_retrieval
 
 

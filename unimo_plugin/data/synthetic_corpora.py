@@ -14,7 +14,7 @@ from fairseq.data.indexed_dataset import make_builder
 
 from . import cmcl_sidecars
 from .outputs import write_manifest
-from .region_store import RegionStoreWriter
+from .region_store import RegionStore, RegionStoreWriter, store_fields
 
 FEATURE_DIM, NUM_CLASSES, NUM_WORDS = 12, 5, 40
 
@@ -94,5 +94,6 @@ def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, f
             cmcl_sidecars.write_text_sidecar(prefix, "negatives", negs, len(d), meta)
             cmcl_sidecars.write_text_sidecar(prefix, "texts", texts, len(d))
             cmcl_sidecars.write_image_sidecar(prefix, [[(k + 7) % num_images] for k in rows])
-    write_manifest(os.path.join(root, "pairs"), "unimo_captions", region_store=os.path.abspath(store))
+    pairs = os.path.join(root, "pairs")
+    write_manifest(pairs, "unimo_captions", **store_fields(RegionStore(store), pairs))
     return root

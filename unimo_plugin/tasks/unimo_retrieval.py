@@ -21,7 +21,7 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import register_task
 from omegaconf import II
 
-from ..data.caption_binarizer import open_pair_region_store
+from ..data.region_store import open_region_store_of
 from ..data.retrieval_negatives import MinedNegatives, default_output
 from ..data.retrieval_pairs import RetrievalPairsDataset
 from ..models.cross_encoder import HEAD_NAME, retrieval_head
@@ -70,7 +70,7 @@ class UnimoRetrievalTask(UnimoTask):
         return {HEAD_NAME: retrieval_head(self.embed_dim, self.cfg.head_dropout)}
 
     def region_store(self):
-        return open_pair_region_store(self.pair_dir, self.cfg.pair_region_store)
+        return open_region_store_of(self.pair_dir, self.cfg.pair_region_store, "--pair-region-store")
 
     def load_split(self, split):
         """(caption token dataset, image rows) of a caption split."""
