@@ -16,10 +16,13 @@ import pytest
 from conftest import REPO_ROOT, fairseq_bin
 from unimo_plugin.data.bpe_training import train_bpe
 from unimo_plugin.data.caption_binarizer import binarize_captions
+from unimo_plugin.data.labeled_splits import LabeledExample, write_labeled_splits
 from unimo_plugin.data.outputs import manifest_path, read_manifest
 from unimo_plugin.data.region_store import RegionStore, RegionStoreWriter
 from unimo_plugin.data.synthetic_retrieval import FEATURE_DIM, write_retrieval_data
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
+from unimo_plugin.tasks.unimo_snli_ve import UnimoSnliVeConfig, UnimoSnliVeTask
+from unimo_plugin.tasks.unimo_vqa import UnimoVqaConfig, UnimoVqaTask
 
 NUM_IMAGES = 10
 REFUSED = "the store's images are not the ones, or not in the order, that the rows were written for"
@@ -37,6 +40,11 @@ def made(tmp_path_factory):
     (root / "data").mkdir()
     shutil.copyfile(root / "bpe" / "dict.txt", root / "data" / "dict.txt")
     binarize_captions([karpathy], str(root / "data" / "pairs"), store, str(root / "data" / "dict.txt"), bpe)
+    for task, target_kind in (("snli_ve", "class"), ("vqa", "soft")):  # a question or hypothesis per image
+        examples = [LabeledExample("made.jsonl", k + 1, ("a red circle",), target=0 if target_kind == "class"
+                                   else {0: 1.0}, image_id=str(k)) for k in range(NUM_IMAGES)]
+        write_labeled_splits(str(root / task), task, {"train": examples}, target_kind, ["yes", "no", "maybe"],
+                             str(root / "data" / "dict.txt"), bpe, region_store=store)
     return root
 
 
@@ -113,6 +121,24 @@ def test_old_caption_dataset_warns_and_loads_or_is_refused_by_its_image_count(ro
     with pytest.raises(ValueError, match=f"written for a region store of {NUM_IMAGES} images, but region store "
                                          f"{fewer} has {NUM_IMAGES - 1}"):
         load_pairs(root, pair_region_store=fewer)
+
+
+LABELED_TASKS = {"snli_ve": (UnimoSnliVeTask, UnimoSnliVeConfig), "vqa": (UnimoVqaTask, UnimoVqaConfig)}
+
+
+@pytest.mark.parametrize("name", sorted(LABELED_TASKS))
+def test_labeled_tasks_refuse_a_reordered_store_and_accept_their_own(root, name, caplog):
+    task_class, config = LABELED_TASKS[name]
+    data, store = root / name, RegionStore(root / "raw" / "regions")
+    assert read_manifest(data)["region_store_digest"] == store.ids_digest
+    with caplog.at_level(logging.WARNING):
+        task = task_class.setup_task(config(data=str(data), seed=1))
+        task.load_dataset("train")
+    assert task.store.path == store.path and "region-store digest" not in caplog.text
+    reordered = rewrite_store(store.path, root / "reordered", range(NUM_IMAGES)[::-1])
+    with pytest.raises(ValueError, match=REFUSED) as refused:
+        task_class.setup_task(config(data=str(data), seed=1, region_store=reordered))
+    assert manifest_path(data) in str(refused.value) and reordered in str(refused.value)
 
 
 @pytest.mark.slow
