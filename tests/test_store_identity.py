@@ -10,12 +10,13 @@ import shutil
 import subprocess
 from argparse import Namespace
 
-import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, fairseq_bin
 from unimo_plugin.data.bpe_training import train_bpe
 from unimo_plugin.data.caption_binarizer import binarize_captions
+from unimo_plugin.data.cmcl_raw import read_captions, write_cmcl_raw
+from unimo_plugin.data.cmcl_sidecar_builder import build_cmcl_sidecars
 from unimo_plugin.data.labeled_splits import LabeledExample, write_labeled_splits
 from unimo_plugin.data.outputs import manifest_path, read_manifest
 from unimo_plugin.data.region_store import RegionStore, RegionStoreWriter
@@ -35,8 +36,7 @@ def made(tmp_path_factory):
     karpathy, store, corpus = write_retrieval_data(str(root / "raw"), {"train": NUM_IMAGES - 3, "val": 3},
                                                    captions_per_image=2)
     train_bpe([corpus], str(root / "bpe"), vocab_size=300, min_frequency=1, only_seen_tokens=True)
-    bpe = Namespace(bpe="gpt2", gpt2_encoder_json=str(root / "bpe" / "encoder.json"),
-                    gpt2_vocab_bpe=str(root / "bpe" / "vocab.bpe"))
+    bpe = bpe_config(root)
     (root / "data").mkdir()
     shutil.copyfile(root / "bpe" / "dict.txt", root / "data" / "dict.txt")
     binarize_captions([karpathy], str(root / "data" / "pairs"), store, str(root / "data" / "dict.txt"), bpe)
@@ -46,6 +46,11 @@ def made(tmp_path_factory):
         write_labeled_splits(str(root / task), task, {"train": examples}, target_kind, ["yes", "no", "maybe"],
                              str(root / "data" / "dict.txt"), bpe, region_store=store)
     return root
+
+
+def bpe_config(root):
+    return Namespace(bpe="gpt2", gpt2_encoder_json=str(root / "bpe" / "encoder.json"),
+                     gpt2_vocab_bpe=str(root / "bpe" / "vocab.bpe"))
 
 
 @pytest.fixture
@@ -115,12 +120,43 @@ def test_old_caption_dataset_warns_and_loads_or_is_refused_by_its_image_count(ro
     with caplog.at_level(logging.WARNING):
         pairs = load_pairs(root)
     assert len(pairs) == 2 * (NUM_IMAGES - 3)
-    assert f"{manifest_path(root / 'data' / 'pairs')} records no region-store digest" in caplog.text
+    assert f"{manifest_path(root / 'data' / 'pairs')}: no region-store digest recorded" in caplog.text
     assert "cannot verify that region store" in caplog.text and "image count, 10, matches" in caplog.text
     fewer = rewrite_store(root / "raw" / "regions", root / "fewer", range(NUM_IMAGES - 1))
     with pytest.raises(ValueError, match=f"written for a region store of {NUM_IMAGES} images, but region store "
                                          f"{fewer} has {NUM_IMAGES - 1}"):
         load_pairs(root, pair_region_store=fewer)
+
+
+def test_cmcl_image_sidecar_refuses_a_store_rebuilt_in_another_order(root, caplog):
+    pairs, store = root / "data" / "pairs", str(root / "raw" / "regions")
+    captions = read_captions(pairs, "train")
+    retrieved = root / "train.cmcl_raw.images.jsonl"  # each caption's image retrieves the next image
+    write_cmcl_raw(retrieved, captions, [[{"image_id": str((int(c["image_id"]) + 1) % NUM_IMAGES)}]
+                                         for c in captions], "images")
+    build_cmcl_sidecars(str(pairs), "train", str(root / "data" / "dict.txt"), bpe_config(root),
+                        {"images": [str(retrieved)]})
+    sidecar = str(pairs / "train.cmcl.images")
+    assert read_manifest(sidecar)["region_store_digest"] == RegionStore(store).ids_digest
+    assert load_pairs(root).sidecars["images"][0] == [RegionStore(store).row_of("1")]
+
+    # Captions binarized before stores had a digest, a sidecar built since, then the store rebuilt in
+    # place with two images swapped: the captions can only be checked by their image count, the sidecar
+    # refuses.
+    forget_digest(pairs)
+    rewrite_store(store, store, [1, 0] + list(range(2, NUM_IMAGES)))
+    with caplog.at_level(logging.WARNING), pytest.raises(ValueError, match=REFUSED) as refused:
+        load_pairs(root)
+    assert manifest_path(sidecar) in str(refused.value) and store in str(refused.value)
+    assert f"{manifest_path(pairs)}: no region-store digest recorded" in caplog.text
+
+    # A sidecar written before sidecars recorded their store (no manifest) warns and loads.
+    rewrite_store(store, store, [1, 0] + list(range(2, NUM_IMAGES)))  # back in the rows' order
+    os.remove(manifest_path(sidecar))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert load_pairs(root).sidecars["images"][0] == [RegionStore(store).row_of("1")]
+    assert f"{manifest_path(sidecar)}: no region-store digest recorded" in caplog.text
 
 
 LABELED_TASKS = {"snli_ve": (UnimoSnliVeTask, UnimoSnliVeConfig), "vqa": (UnimoVqaTask, UnimoVqaConfig)}

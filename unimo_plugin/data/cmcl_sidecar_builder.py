@@ -61,7 +61,7 @@ def build_cmcl_sidecars(pairs_dir, split, dict_path, bpe_cfg, inputs):
                     rows.append([store.row_of(it["image_id"]) for it in caption_items])
                 except KeyError as e:
                     raise InputError(files[0], f"caption {caption['caption_id']}: {e.args[0]}") from None
-            cmcl_sidecars.write_image_sidecar(prefix, rows)
+            cmcl_sidecars.write_image_sidecar(prefix, rows, store)
         else:
             tokens = [[dictionary.encode_line(it["text"], line_tokenizer=tokenize, add_if_not_exist=False,
                                               append_eos=True).long()

@@ -391,7 +391,7 @@ def check_store_identity(store, recorded, artifact):
         raise ValueError(f"{where}: its rows were written for a region store of {count} images, but region store "
                          f"{store.path} has {len(store)}: the store's images are not the ones the rows were "
                          f"written for")
-    logger.warning(f"{where} records no region-store digest (written before stores had one): cannot verify that "
+    logger.warning(f"{where}: no region-store digest recorded (written before stores had one): cannot verify that "
                    f"region store {store.path} holds the images its rows were written for, in their order"
                    f"{'' if count is None else f' (its image count, {count}, matches)'}; rewrite it to record one")
 

@@ -146,7 +146,7 @@ class UnimoPretrainTask(UnimoTask):
             return None
         store = open_region_store_of(directory, self.cfg.pair_region_store, "--pair-region-store")
         image_rows = np.load(prefix + ".image_rows.npy", mmap_mode="r")
-        sidecars = {kind: cmcl_sidecars.CaptionSidecar(prefix, kind, len(captions))
+        sidecars = {kind: cmcl_sidecars.CaptionSidecar(prefix, kind, len(captions), store)
                     for kind in cmcl_sidecars.KINDS if self.cfg.cmcl and cmcl_sidecars.exists(prefix, kind)}
         limits = {kind: getattr(self.cfg, key) for kind, key in CMCL_LIMIT_KEYS.items()}
         tagger = None if self.cfg.object_tags is None else ObjectTagger(
