@@ -12,7 +12,7 @@ from argparse import Namespace
 
 import pytest
 
-from conftest import REPO_ROOT, fairseq_bin
+from conftest import REPO_ROOT, build_unimo, fairseq_bin
 from unimo_plugin.data.bpe_training import train_bpe
 from unimo_plugin.data.caption_binarizer import binarize_captions
 from unimo_plugin.data.cmcl_raw import read_captions, write_cmcl_raw
@@ -20,8 +20,10 @@ from unimo_plugin.data.cmcl_sidecar_builder import build_cmcl_sidecars
 from unimo_plugin.data.labeled_splits import LabeledExample, write_labeled_splits
 from unimo_plugin.data.outputs import manifest_path, read_manifest
 from unimo_plugin.data.region_store import RegionStore, RegionStoreWriter
+from unimo_plugin.data.retrieval_negatives import MinedNegatives, mine_split
 from unimo_plugin.data.synthetic_retrieval import FEATURE_DIM, write_retrieval_data
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
+from unimo_plugin.tasks.unimo_retrieval import UnimoRetrievalConfig, UnimoRetrievalTask
 from unimo_plugin.tasks.unimo_snli_ve import UnimoSnliVeConfig, UnimoSnliVeTask
 from unimo_plugin.tasks.unimo_vqa import UnimoVqaConfig, UnimoVqaTask
 
@@ -157,6 +159,24 @@ def test_cmcl_image_sidecar_refuses_a_store_rebuilt_in_another_order(root, caplo
     with caplog.at_level(logging.WARNING):
         assert load_pairs(root).sidecars["images"][0] == [RegionStore(store).row_of("1")]
     assert f"{manifest_path(sidecar)}: no region-store digest recorded" in caplog.text
+
+
+def test_mined_negatives_refuse_a_reordered_store(root, caplog):
+    task = UnimoRetrievalTask.setup_task(UnimoRetrievalConfig(data=str(root / "data"), train_subset="train", seed=1))
+    captions, image_rows = task.load_split("train")
+    store, output = task.region_store(), str(root / "mined")
+    model = build_unimo(task.source_dictionary, region_feature_dim=FEATURE_DIM)  # untrained: any ranking will do
+    mine_split(model, task.source_dictionary, captions, image_rows, store, output, 2, progress=False)
+    assert read_manifest(output)["region_store_digest"] == store.ids_digest
+    MinedNegatives(output, image_rows, store)
+    reordered = rewrite_store(store.path, root / "reordered", range(NUM_IMAGES)[::-1])
+    with pytest.raises(ValueError, match=REFUSED) as refused:
+        MinedNegatives(output, image_rows, RegionStore(reordered))
+    assert manifest_path(output) in str(refused.value) and reordered in str(refused.value)
+    forget_digest(output)  # mined before stores had a digest
+    with caplog.at_level(logging.WARNING):
+        MinedNegatives(output, image_rows, store)
+    assert f"{manifest_path(output)}: no region-store digest recorded" in caplog.text
 
 
 LABELED_TASKS = {"snli_ve": (UnimoSnliVeTask, UnimoSnliVeConfig), "vqa": (UnimoVqaTask, UnimoVqaConfig)}

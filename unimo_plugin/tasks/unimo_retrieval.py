@@ -82,12 +82,14 @@ class UnimoRetrievalTask(UnimoTask):
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         captions, image_rows = self.load_split(split)
+        store = self.region_store()
         training = split == self.cfg.train_subset
         mined = None
         if training and self.cfg.hard_negatives:
-            mined = MinedNegatives(self.cfg.hard_negatives_path or default_output(self.pair_dir, split), image_rows)
+            mined = MinedNegatives(self.cfg.hard_negatives_path or default_output(self.pair_dir, split), image_rows,
+                                   store)
         self.datasets[split] = RetrievalPairsDataset(
-            captions, image_rows, self.region_store(), self.dictionary, self.cfg.num_negatives, self.cfg.seed,
+            captions, image_rows, store, self.dictionary, self.cfg.num_negatives, self.cfg.seed,
             self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, mined, shuffle=training)
         logger.info("%s: %d captions of %d images, %s negatives", split, len(captions), len(np.unique(image_rows)),
                     "mined" if mined is not None else "random")
