@@ -3,6 +3,7 @@ and its readers refuse a store whose images are not the ones, or not in the orde
 written for (a reordered store given on the command line or rebuilt in place); a copy of the same
 store is accepted, and an artifact written before stores had a digest warns and still loads. The
 data is written by the real writers: a Karpathy split file, binarize_captions, RegionStoreWriter."""
+import dataclasses
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from unimo_plugin.data.outputs import manifest_path, read_manifest
 from unimo_plugin.data.region_store import RegionStore, RegionStoreWriter
 from unimo_plugin.data.retrieval_negatives import MinedNegatives, mine_split
 from unimo_plugin.data.synthetic_retrieval import FEATURE_DIM, write_retrieval_data
+from unimo_plugin.tasks.unimo_caption import UnimoCaptionConfig, UnimoCaptionTask
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
 from unimo_plugin.tasks.unimo_retrieval import UnimoRetrievalConfig, UnimoRetrievalTask
 from unimo_plugin.tasks.unimo_snli_ve import UnimoSnliVeConfig, UnimoSnliVeTask
@@ -33,7 +35,8 @@ REFUSED = "the store's images are not the ones, or not in the order, that the ro
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
-    """ROOT/raw/regions (the store), ROOT/bpe and ROOT/data/{dict.txt, pairs} (train and valid captions)."""
+    """ROOT/raw/regions (the store), ROOT/bpe, ROOT/data/{dict.txt, pairs} (train and valid captions) and the
+    labeled sets ROOT/snli_ve and ROOT/vqa."""
     root = tmp_path_factory.mktemp("identity")
     karpathy, store, corpus = write_retrieval_data(str(root / "raw"), {"train": NUM_IMAGES - 3, "val": 3},
                                                    captions_per_image=2)
@@ -93,10 +96,23 @@ def test_caption_manifest_records_the_store_identity(made):
     assert manifest["region_store_images"] == NUM_IMAGES
 
 
-def test_reordered_pair_region_store_is_refused(root):
+PAIR_TASKS = {"unimo_pretrain": (UnimoPretrainTask, UnimoPretrainConfig(seed=1)),
+              "unimo_caption": (UnimoCaptionTask, UnimoCaptionConfig()),
+              "unimo_retrieval": (UnimoRetrievalTask, UnimoRetrievalConfig(train_subset="train", seed=1))}
+
+
+@pytest.mark.parametrize("name", sorted(PAIR_TASKS))
+def test_reordered_pair_region_store_is_refused(root, name):
     reordered = rewrite_store(root / "raw" / "regions", root / "reordered", range(NUM_IMAGES)[::-1])
+    task_class, config = PAIR_TASKS[name]
+
+    def load(store):
+        task = task_class.setup_task(dataclasses.replace(config, data=str(root / "data"), pair_region_store=store))
+        task.load_dataset("train")
+
+    load(None)  # the store the caption manifest names
     with pytest.raises(ValueError, match=REFUSED) as refused:
-        load_pairs(root, pair_region_store=reordered)
+        load(reordered)
     assert manifest_path(root / "data" / "pairs") in str(refused.value) and reordered in str(refused.value)
 
 
