@@ -54,6 +54,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     def retrieve(captions, start, end):
+        # Images are looked up by id and written as ids, so the store's row order does not matter here:
+        # no identity check against the captions' store (unlike the readers of store rows).
         store = RegionStore(args.region_store or region_store_of(args.pairs))
         return retrieve_image_items(
             store, captions, start, end, args.per_caption, by=args.by, similarity=args.similarity,
