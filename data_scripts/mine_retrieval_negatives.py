@@ -26,9 +26,8 @@ import torch
 from fairseq import checkpoint_utils, utils
 from fairseq.data import data_utils
 
-from unimo_plugin.data.caption_binarizer import region_store_of
 from unimo_plugin.data.outputs import InputError, add_run_args
-from unimo_plugin.data.region_store import RegionStore
+from unimo_plugin.data.region_store import open_region_store_of
 from unimo_plugin.data.retrieval_negatives import default_output, mine_split
 from unimo_plugin.evaluation.retrieval import PLUGIN_DIR
 
@@ -73,7 +72,7 @@ def main(argv=None):
             raise FileNotFoundError(f"{prefix}.bin: no caption split {args.split!r} in {pair_dir}")
         image_rows = np.load(prefix + ".image_rows.npy")
         manifests = mine_split(
-            model, task.source_dictionary, captions, image_rows, RegionStore(region_store_of(pair_dir)), output,
+            model, task.source_dictionary, captions, image_rows, open_region_store_of(pair_dir), output,
             args.num_negatives, args.num_shards, args.shard_id, args.merge, args.overwrite, args.max_regions,
             args.batch_size, args.chunk_size, not args.no_progress, checkpoint=os.path.abspath(args.checkpoint),
             pairs=os.path.abspath(pair_dir), split=args.split)

@@ -22,9 +22,8 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.caption_binarizer import region_store_of
 from unimo_plugin.data.image_retrieval import SIMILARITIES, WEIGHTED_METRICS, retrieve_image_items
-from unimo_plugin.data.region_store import RegionStore
+from unimo_plugin.data.region_store import RegionStore, region_store_of
 from unimo_plugin.data.tfidf_negatives import add_faiss_args, add_retrieval_args, run_retrieval
 
 
@@ -55,6 +54,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     def retrieve(captions, start, end):
+        # Images are looked up by id and written as ids, so the store's row order does not matter here:
+        # no identity check against the captions' store (unlike the readers of store rows).
         store = RegionStore(args.region_store or region_store_of(args.pairs))
         return retrieve_image_items(
             store, captions, start, end, args.per_caption, by=args.by, similarity=args.similarity,

@@ -12,10 +12,10 @@ import pytest
 
 from conftest import REPO_ROOT, run_cli
 from unimo_plugin.data.bpe_training import train_bpe
-from unimo_plugin.data.caption_binarizer import binarize_captions, region_store_of
+from unimo_plugin.data.caption_binarizer import binarize_captions
 from unimo_plugin.data.caption_sources import read_captions, read_karpathy
 from unimo_plugin.data.outputs import InputError, read_manifest
-from unimo_plugin.data.region_store import RegionStore, RegionStoreWriter
+from unimo_plugin.data.region_store import RegionStore, RegionStoreWriter, region_store_of
 from unimo_plugin.data.text_binarizer import binarize_text
 
 SCRIPT = [sys.executable, os.path.join(REPO_ROOT, "data_scripts", "binarize_captions.py")]
@@ -132,7 +132,7 @@ def test_sharded_resumed_and_merged_equals_one_run(data):
     assert sorted(os.listdir(out)) == names
     assert all(filecmp.cmp(os.path.join(out, n), os.path.join(data["coco_out"], n), shallow=False) for n in names)
     merged, whole = read_manifest(out), read_manifest(data["coco_out"])
-    assert merged["splits"] == whole["splits"]
+    assert merged["splits"] == whole["splits"] and merged["region_store_digest"] == whole["region_store_digest"]
 
 
 def test_bad_input_names_file_and_line(data, tmp_path, capsys):

@@ -1,11 +1,15 @@
 """unimo_pretrain data: objectives per sample, collaters per modality, batching, determinism."""
+import os
+
 import numpy as np
 import pytest
 import torch
 
 from unimo_plugin.data import synthetic_corpora as pretrain_data
 from unimo_plugin.data import cmcl_sidecars
+from unimo_plugin.data.outputs import manifest_path
 from unimo_plugin.data.region_masking import choose_masked_regions
+from unimo_plugin.data.region_store import RegionStore
 from unimo_plugin.data.token_masking import mask_tokens, seq2seq_example, split_fragment
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
 
@@ -126,16 +130,22 @@ def test_ratios_and_budgets(data_dir):
         mix.batch_by_size(indices, max_tokens=5)
 
 
-def test_sidecar_round_trip_and_mismatch(tmp_path):
+def test_sidecar_round_trip_and_mismatch(data_dir, tmp_path):
     prefix = str(tmp_path / "train")
     items = [[torch.tensor([5, 6, 2])], [], [torch.tensor([7, 2]), torch.tensor([8, 9, 2])]]
     cmcl_sidecars.write_text_sidecar(prefix, "negatives", items, 50, [[{"level": "word"}], [], [{}, {}]])
     side = cmcl_sidecars.CaptionSidecar(prefix, "negatives", 3)
     assert [[t.tolist() for t in side[i]] for i in range(3)] == [[[5, 6, 2]], [], [[7, 2], [8, 9, 2]]]
-    cmcl_sidecars.write_image_sidecar(prefix, [[3], [], [1, 2]])
-    assert cmcl_sidecars.CaptionSidecar(prefix, "images", 3)[2] == [1, 2]
+    store = RegionStore(data_dir / "pair_store")
+    cmcl_sidecars.write_image_sidecar(prefix, [[3], [], [1, 20]], store)
+    assert cmcl_sidecars.CaptionSidecar(prefix, "images", 3, store)[2] == [1, 20]
     with pytest.raises(ValueError, match="3 captions, but the caption dataset .* has 2"):
-        cmcl_sidecars.CaptionSidecar(prefix, "images", 2)
+        cmcl_sidecars.CaptionSidecar(prefix, "images", 2, store)
+    os.remove(manifest_path(prefix + ".cmcl.images"))  # written before sidecars recorded their store
+    small = RegionStore(data_dir / "images" / "train")
+    with pytest.raises(ValueError, match=f"train.cmcl.images.npy: row 20 is out of range for region store "
+                                         f"{small.path} with 12 images"):
+        cmcl_sidecars.CaptionSidecar(prefix, "images", 3, small)
     with pytest.raises(ValueError, match="metadata records"):
         cmcl_sidecars.write_text_sidecar(prefix, "negatives", items, 50, [[], [], []])
 

@@ -1,4 +1,6 @@
-"""The region store: writer/reader round trip, random access, atomicity, merging and box inputs."""
+"""The region store: writer/reader round trip, random access, atomicity, merging, identity and box inputs."""
+import hashlib
+import json
 import os
 import pickle
 
@@ -176,6 +178,32 @@ def test_merge_refuses_duplicates_and_mismatches(tmp_path):
     with pytest.raises(ValueError, match="cannot merge"):
         merge_region_stores([tmp_path / "a", tmp_path / "c"], tmp_path / "m")
     assert not os.path.exists(tmp_path / "m") and not os.path.exists(manifest_path(tmp_path / "m"))
+
+
+def ids_sha256(path):
+    return "sha256:" + hashlib.sha256(open(os.path.join(path, "ids.txt"), "rb").read()).hexdigest()
+
+
+def test_identity_is_the_digest_of_the_ids_in_row_order(tmp_path):
+    images = make_images(6, prefix="ü")  # non-ASCII ids: the digest is of ids.txt's UTF-8 bytes
+    store = write_store(tmp_path / "store", images)
+    assert store.manifest["ids_digest"] == store.ids_digest == ids_sha256(store.path)
+    other_regions = make_images(6, seed=1, prefix="ü")  # the same ids with other boxes and features
+    assert write_store(tmp_path / "again", other_regions).ids_digest == store.ids_digest
+    assert write_store(tmp_path / "reordered", images[::-1]).ids_digest != store.ids_digest
+    paths = [str(tmp_path / "a"), str(tmp_path / "b")]
+    write_store(paths[0], images[:2])
+    write_store(paths[1], images[2:])
+    merge_region_stores(paths, tmp_path / "merged")
+    merged = RegionStore(tmp_path / "merged")
+    assert merged.manifest["ids_digest"] == store.ids_digest == ids_sha256(merged.path)
+
+    # A store written before manifests recorded the digest gets it computed from ids.txt.
+    manifest = dict(store.manifest)
+    del manifest["ids_digest"]
+    with open(manifest_path(store.path), "w") as f:
+        json.dump(manifest, f)
+    assert RegionStore(store.path).ids_digest == ids_sha256(store.path)
 
 
 def test_normalized_boxes():

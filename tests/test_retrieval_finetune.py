@@ -170,11 +170,11 @@ def test_mined_negatives_sharded_equal_one_run_and_train(trained):
         np.testing.assert_array_equal(np.load(os.path.join(out, name)), np.load(os.path.join(sharded, name)))
     assert read_manifest(out)["negative_images_per_caption"] == 4
     with pytest.raises(InputError, match="mined for 192 captions of 64 images, but the split has 191 captions"):
-        MinedNegatives(out, np.load(os.path.join(pairs, "train.image_rows.npy"))[:-1])
+        MinedNegatives(out, np.load(os.path.join(pairs, "train.image_rows.npy"))[:-1], RegionStore(trained["store"]))
 
     # Hardest first by the bi-encoder similarity, never the caption's own image.
     image_rows = np.load(os.path.join(pairs, "train.image_rows.npy"))
-    mined = MinedNegatives(out, image_rows)
+    mined = MinedNegatives(out, image_rows, RegionStore(trained["store"]))
     model, task = cross_retrieval.load_checkpoint(ckpt, data)
     captions, _ = task.load_split("train")
     images, texts, caption_images = embed_split(model, task.source_dictionary, captions, image_rows,

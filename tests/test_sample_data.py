@@ -15,8 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from conftest import REPO_ROOT, run_cli
 from unimo_plugin.data.outputs import is_complete, manifest_path, read_manifest
-from unimo_plugin.data.caption_binarizer import region_store_of
-from unimo_plugin.data.region_store import RegionStore, normalized_boxes
+from unimo_plugin.data.region_store import RegionStore, normalized_boxes, region_store_of
 from unimo_plugin.data.sample_scenes import SceneObject, position_phrase
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "make_sample_data.py")

@@ -1,7 +1,8 @@
 """Caption corpora -> per-split fairseq caption datasets whose items point at rows of a region store.
 
 The output directory is written atomically, with ``DIR.manifest.json`` beside it naming the region
-store (path, image count, creation time) that the rows refer to. Per split it holds::
+store the rows refer to (``region_store`` path, ``region_store_images``, ``region_store_created`` and
+``region_store_digest``, the store's identity that readers check). Per split it holds::
 
     {split}.bin, {split}.idx   caption tokens (BPE + dictionary as binarize_text, </s> appended)
     {split}.image_rows.npy     int64, the region-store row of each caption's image
@@ -20,14 +21,15 @@ from .bpe import BpeTokenizer
 from .caption_sources import read_captions
 from .outputs import (InputError, atomic_output, is_complete, manifest_path, read_manifest, shard_bounds,
                       shard_output, write_manifest)
-from .region_store import RegionStore
+from .region_store import RegionStore, store_fields
 from .token_datasets import merge_token_datasets, summary_fields, write_token_dataset
 
 logger = logging.getLogger(__name__)
 
 KIND = "unimo_captions"
 ROWS_SUFFIX, CAPTIONS_SUFFIX = ".image_rows.npy", ".captions.jsonl"
-_MERGE_KEYS = ("region_store", "region_store_created", "sources", "dictionary", "bpe", "options")
+_MERGE_KEYS = ("region_store", "region_store_images", "region_store_created", "region_store_digest", "sources",
+               "dictionary", "bpe", "options")
 
 
 def _image_rows(captions, store, skip_missing):
@@ -89,33 +91,12 @@ def binarize_captions(inputs, output_dir, region_store, dict_path, bpe_cfg, fmt=
                                          workers)
     return write_manifest(
         output, KIND, splits=splits, skipped_missing=num_missing, caption_range=[start, end],
-        num_shards=num_shards, shard_id=shard_id,
-        region_store=os.path.relpath(os.path.abspath(store.path), os.path.dirname(os.path.abspath(output))),
-        region_store_images=len(store), region_store_created=store.manifest["created"],
+        num_shards=num_shards, shard_id=shard_id, **store_fields(store, output),
         sources=[os.path.abspath(p) for p in inputs], dictionary=os.path.abspath(dict_path),
         dictionary_size=len(dictionary), bpe=vars(bpe_cfg),
         options={"format": fmt, "tsv_splits": list(tsv_splits), "id_field": id_field,
                  "merge_restval": merge_restval, "skip_missing": skip_missing},
     )
-
-
-def region_store_of(caption_dir):
-    """Path of the region store a caption dataset points into. The manifest records it relative to
-    the manifest's own folder, so a data directory can move as a whole."""
-    recorded = read_manifest(caption_dir)["region_store"]
-    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(caption_dir)), recorded))
-
-
-def open_pair_region_store(caption_dir, override=None):
-    """The region store of a caption dataset, or ``override`` (``--pair-region-store``); a missing store
-    is an error that says where its path came from."""
-    path = override or region_store_of(caption_dir)
-    if not os.path.exists(manifest_path(path)):
-        if override:
-            raise FileNotFoundError(f"--pair-region-store {path}: no region store there")
-        raise FileNotFoundError(f"{manifest_path(caption_dir)} names region store {path}, which is not there; "
-                                "pass --pair-region-store")
-    return RegionStore(path)
 
 
 def merge_caption_shards(output_dir, num_shards):
@@ -129,8 +110,8 @@ def merge_caption_shards(output_dir, num_shards):
         raise ValueError(f"cannot merge {output_dir}: {len(missing)} of {num_shards} shards are not complete "
                          f"({', '.join(missing)})")
     manifests = [read_manifest(s) for s in shards]
-    for key in _MERGE_KEYS:
-        if len({json.dumps(m[key], sort_keys=True) for m in manifests}) > 1:
+    for key in _MERGE_KEYS:  # shards written before stores had a digest lack it
+        if len({json.dumps(m.get(key), sort_keys=True) for m in manifests}) > 1:
             raise ValueError(f"cannot merge {output_dir}: its shards differ in {key}")
     splits = {}
     with atomic_output(output_dir) as tmp:
@@ -152,6 +133,5 @@ def merge_caption_shards(output_dir, num_shards):
     return write_manifest(
         output_dir, KIND, splits=splits, skipped_missing=sum(m["skipped_missing"] for m in manifests),
         caption_range=[0, manifests[-1]["caption_range"][1]], merged_shards=shards,
-        region_store_images=first["region_store_images"], dictionary_size=first["dictionary_size"],
-        **{key: first[key] for key in _MERGE_KEYS},
+        dictionary_size=first["dictionary_size"], **{key: first.get(key) for key in _MERGE_KEYS},
     )

@@ -12,10 +12,9 @@ from fairseq.data import Dictionary
 
 from . import cmcl_sidecars
 from .bpe import BpeTokenizer
-from .caption_binarizer import region_store_of
 from .cmcl_raw import read_captions, read_cmcl_raw, text_key
 from .outputs import InputError, write_manifest
-from .region_store import RegionStore
+from .region_store import open_region_store_of
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +54,14 @@ def build_cmcl_sidecars(pairs_dir, split, dict_path, bpe_cfg, inputs):
         stats[kind] = {"files": [os.path.abspath(f) for f in files], "items": sum(map(len, items)),
                        "captions_with_items": sum(1 for it in items if it)}
         if kind == cmcl_sidecars.IMAGE_KIND:
-            store = RegionStore(region_store_of(pairs_dir))
+            store = open_region_store_of(pairs_dir)
             rows = []
             for caption, caption_items in zip(captions, items):
                 try:
                     rows.append([store.row_of(it["image_id"]) for it in caption_items])
                 except KeyError as e:
                     raise InputError(files[0], f"caption {caption['caption_id']}: {e.args[0]}") from None
-            cmcl_sidecars.write_image_sidecar(prefix, rows)
+            cmcl_sidecars.write_image_sidecar(prefix, rows, store)
         else:
             tokens = [[dictionary.encode_line(it["text"], line_tokenizer=tokenize, add_if_not_exist=False,
                                               append_eos=True).long()

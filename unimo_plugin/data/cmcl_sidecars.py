@@ -7,6 +7,8 @@ For a caption split ``PAIRS/{split}`` (see ``caption_binarizer``) the sidecars s
     {split}.cmcl.negatives.meta.jsonl      one JSON per negative: its level and what was swapped
     {split}.cmcl.texts.{bin,idx}           XT: corpus sentences close to the caption, paired with its image
     {split}.cmcl.images.npy                XI: region-store rows of images close to the caption's image
+    {split}.cmcl.images.manifest.json      the region store of those rows (path, image count, creation
+                                           time and region_store_digest, its identity that readers check)
     {split}.cmcl.<kind>.offsets.npy        int64 (num_captions + 1): caption i owns items offsets[i]:offsets[i+1]
 
 Every kind is optional and independent; a caption may have no items of a kind. Token items are
@@ -19,7 +21,8 @@ import numpy as np
 import torch
 from fairseq.data.indexed_dataset import MMapIndexedDataset, data_file_path, index_file_path, make_builder
 
-from .outputs import atomic_output
+from .outputs import atomic_output, manifest_path, read_manifest, write_manifest
+from .region_store import check_store_identity, store_fields
 
 TEXT_KINDS = ("paraphrases", "negatives", "texts")
 IMAGE_KIND = "images"
@@ -71,12 +74,16 @@ def write_text_sidecar(split_prefix, kind, items_per_caption, vocab_size, meta_p
     _save_offsets(split_prefix, kind, offsets)
 
 
-def write_image_sidecar(split_prefix, rows_per_caption):
-    """Write the retrieved-image sidecar: ``rows_per_caption[i]`` lists region-store rows."""
+def write_image_sidecar(split_prefix, rows_per_caption, store):
+    """Write the retrieved-image sidecar: ``rows_per_caption[i]`` lists rows of region store ``store``,
+    whose identity the sidecar's manifest records."""
     rows = [int(r) for caption_rows in rows_per_caption for r in caption_rows]
     offsets = np.cumsum([0] + [len(r) for r in rows_per_caption])
-    with atomic_output(_prefix(split_prefix, IMAGE_KIND) + ".npy") as tmp, open(tmp, "wb") as f:
+    prefix = _prefix(split_prefix, IMAGE_KIND)
+    with atomic_output(prefix + ".npy") as tmp, open(tmp, "wb") as f:
         np.save(f, np.asarray(rows, dtype=np.int64))
+    write_manifest(prefix, "cmcl_image_sidecar", captions=len(rows_per_caption), items=len(rows),
+                   **store_fields(store, prefix))
     _save_offsets(split_prefix, IMAGE_KIND, offsets)
 
 
@@ -86,9 +93,13 @@ def _save_offsets(split_prefix, kind, offsets):
 
 
 class CaptionSidecar:
-    """Read one kind of sidecar: ``sidecar[i]`` is caption i's list of token tensors (or store rows)."""
+    """Read one kind of sidecar: ``sidecar[i]`` is caption i's list of token tensors (or store rows).
 
-    def __init__(self, split_prefix, kind, num_captions):
+    The image sidecar is read with ``store``, the region store its rows will index, which must be the
+    one they were written for.
+    """
+
+    def __init__(self, split_prefix, kind, num_captions, store=None):
         self.kind = kind
         self.offsets = np.load(offsets_path(split_prefix, kind), mmap_mode="r")
         if len(self.offsets) != num_captions + 1:
@@ -97,12 +108,21 @@ class CaptionSidecar:
         if kind == IMAGE_KIND:
             self.items = np.load(_prefix(split_prefix, kind) + ".npy", mmap_mode="r")
             count = len(self.items)
+            self._check_store(_prefix(split_prefix, kind), store)
         else:
             self.items = MMapIndexedDataset(_prefix(split_prefix, kind))
             count = len(self.items)
         if int(self.offsets[-1]) != count:
             raise ValueError(f"{offsets_path(split_prefix, kind)} ends at {int(self.offsets[-1])} but "
                              f"{_prefix(split_prefix, kind)} holds {count} items")
+
+    def _check_store(self, prefix, store):
+        """The rows must index ``store`` as the one they were written for (a sidecar written before image
+        sidecars had a manifest cannot tell which that was, and warns), and lie in its range."""
+        check_store_identity(store, read_manifest(prefix) if os.path.exists(manifest_path(prefix)) else {}, prefix)
+        if len(self.items) and int(self.items.max()) >= len(store):
+            raise ValueError(f"{prefix}.npy: row {int(self.items.max())} is out of range for region store "
+                             f"{store.path} with {len(store)} images")
 
     def __getitem__(self, caption):
         start, end = int(self.offsets[caption]), int(self.offsets[caption + 1])

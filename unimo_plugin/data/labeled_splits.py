@@ -1,7 +1,9 @@
 """Labeled fine-tuning sets on disk: one directory per task, written atomically by the
 ``prepare_*`` scripts and read by the ``unimo_vqa``, ``unimo_snli_ve`` and
 ``unimo_sentence_prediction`` tasks. ``OUT.manifest.json`` (kind ``unimo_labeled``) records the
-task, the target kind, the splits with their counts and the region store. The directory holds::
+task, the target kind, the splits with their counts and the region store (``region_store`` path,
+``region_store_images``, ``region_store_created`` and ``region_store_digest``, the store's identity
+that the tasks check). The directory holds::
 
     dict.txt                       the dictionary the texts were binarized with (the pretraining one)
     labels.txt                     class names / VQA answers, in index order (not for regression)
@@ -24,7 +26,7 @@ from fairseq.data import Dictionary
 
 from .bpe import BpeTokenizer
 from .outputs import InputError, atomic_output, read_manifest, write_manifest
-from .region_store import RegionStore
+from .region_store import RegionStore, store_fields
 from .token_datasets import summary_fields, write_token_dataset
 
 
@@ -135,9 +137,7 @@ def write_labeled_splits(output_dir, task, splits: Dict[str, List[LabeledExample
                     splits=written, dictionary=os.path.abspath(dict_path), dictionary_size=len(dictionary),
                     bpe=vars(bpe_cfg), **manifest_fields)
     if store is not None:
-        manifest.update(region_store=os.path.relpath(os.path.abspath(store.path),
-                                                     os.path.dirname(os.path.abspath(output_dir))),
-                        region_store_images=len(store), region_store_created=store.manifest["created"])
+        manifest.update(store_fields(store, output_dir))
     return write_manifest(output_dir, KIND, **manifest)
 
 
@@ -147,8 +147,3 @@ def read_labeled_manifest(data_dir):
         raise ValueError(f"{data_dir}: manifest kind {manifest.get('kind')!r}, expected {KIND!r} "
                          f"(made by data_scripts/prepare_*.py)")
     return manifest
-
-
-def labeled_region_store(data_dir, manifest):
-    """The region store a labeled set points into (recorded relative to the manifest's folder)."""
-    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(data_dir)), manifest["region_store"]))

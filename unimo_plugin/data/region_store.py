@@ -12,7 +12,17 @@ A store is a directory of ``.npy`` arrays beside a ``<store>.manifest.json``::
 Images keep their own number of boxes (no padding), and readers memory-map the arrays so
 that fetching one image touches only its rows. The writer streams every array to disk and
 fills in the ``.npy`` headers at the end, so a store of millions of images never sits in RAM.
+
+The manifest records ``count``, ``total_boxes``, ``feature_dim``, ``feature_dtype``,
+``num_classes``, ``source``, ``options`` and ``ids_digest``: ``sha256:`` and the hex SHA-256 of
+``ids.txt``, the store's identity. Other artifacts refer to images by store row (caption and
+labeled datasets, CMCL image sidecars, mined negatives); they record the digest of the store their
+rows index (``region_store_digest``, see :func:`store_fields`) and their readers refuse a store
+with another one (:func:`check_store_identity`), since a store rebuilt in another order, or
+another store with as many images, would otherwise give every row the wrong image's regions.
 """
+import hashlib
+import logging
 import os
 import struct
 from typing import NamedTuple, Optional
@@ -20,6 +30,8 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .outputs import atomic_output, is_complete, manifest_path, read_manifest, write_manifest
+
+logger = logging.getLogger(__name__)
 
 KIND = "region_store"
 FORMAT_VERSION = 1
@@ -30,6 +42,7 @@ FEATURE_DTYPES = ("float16", "float32")
 _NPY_HEADER_BYTES = 128
 _NPY_MAGIC = b"\x93NUMPY\x01\x00"
 _COPY_ROWS = 1 << 14
+_DIGEST_PREFIX = "sha256:"
 
 
 def _npy_header(dtype, shape):
@@ -138,6 +151,7 @@ class RegionStoreWriter:
         self.num_classes = None if num_classes is None else int(num_classes)
         self.source, self.options = source, options
         self._seen, self._total, self._closed = set(), 0, False
+        self._ids_digest = hashlib.sha256()  # of ids.txt's bytes, as they are written
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self._atomic = atomic_output(self.path)
         tmp = self._atomic.__enter__()
@@ -181,8 +195,13 @@ class RegionStoreWriter:
         self._total += len(boxes)
         self._offsets.append(np.array([self._total], np.int64))
         self._sizes.append(np.array([[width, height]], np.int32))
-        self._ids.write(image_id + "\n")
+        self._write_ids([image_id])
         self._seen.add(image_id)
+
+    def _write_ids(self, image_ids):
+        lines = "".join(image_id + "\n" for image_id in image_ids)
+        self._ids.write(lines)
+        self._ids_digest.update(lines.encode("utf-8"))
 
     def _add_store(self, store):
         """Append every image of another store (same dim, dtype and classes) by block copies."""
@@ -194,7 +213,7 @@ class RegionStoreWriter:
                 dst.append(src[start:start + _COPY_ROWS])
         self._offsets.append(store._offsets[1:] + self._total)
         self._sizes.append(store.sizes)
-        self._ids.writelines(image_id + "\n" for image_id in store.ids)
+        self._write_ids(store.ids)
         self._seen.update(store.ids)
         self._total += int(store._offsets[-1])
 
@@ -217,7 +236,8 @@ class RegionStoreWriter:
         self._atomic.__exit__(None, None, None)
         write_manifest(self.path, KIND, count=len(self._seen), total_boxes=self._total,
                        feature_dim=self.feature_dim, feature_dtype=self.feature_dtype,
-                       num_classes=self.num_classes, source=self.source, options=self.options)
+                       num_classes=self.num_classes, source=self.source, options=self.options,
+                       ids_digest=_DIGEST_PREFIX + self._ids_digest.hexdigest())
 
     def _abort(self, exc):
         if self._closed:
@@ -261,7 +281,7 @@ class RegionStore:
         self._cls_probs = load("cls_probs.npy") if has_cls else None
         with open(os.path.join(self.path, "ids.txt"), encoding="utf-8", newline="\n") as f:
             self.ids = f.read().split("\n")[:-1]
-        self._rows = None
+        self._rows, self._ids_digest = None, self.manifest.get("ids_digest")
         self._check()
 
     def _check(self):
@@ -303,6 +323,15 @@ class RegionStore:
     def num_boxes(self):
         return np.diff(self._offsets)
 
+    @property
+    def ids_digest(self):
+        """The store's identity: the SHA-256 of ``ids.txt`` (its image ids in row order), as the
+        manifest records it; hashed here, once, for a store written before manifests recorded it."""
+        if self._ids_digest is None:
+            with open(os.path.join(self.path, "ids.txt"), "rb") as f:
+                self._ids_digest = _DIGEST_PREFIX + hashlib.sha256(f.read()).hexdigest()
+        return self._ids_digest
+
     def row_of(self, image_id):
         if self._rows is None:
             self._rows = {image_id: row for row, image_id in enumerate(self.ids)}
@@ -326,6 +355,61 @@ class RegionStore:
 
     def __setstate__(self, state):
         self.__init__(state["path"])
+
+
+def store_fields(store, artifact):
+    """The manifest fields of an artifact (``artifact`` is its path) that holds rows of ``store``: the
+    store's path, relative to the manifest's folder so that a data directory can move as a whole, its
+    image count and creation time, and its identity, which readers check with :func:`check_store_identity`."""
+    return dict(region_store=os.path.relpath(os.path.abspath(store.path), os.path.dirname(os.path.abspath(artifact))),
+                region_store_images=len(store), region_store_created=store.manifest["created"],
+                region_store_digest=store.ids_digest)
+
+
+def region_store_of(artifact, manifest=None):
+    """Path of the region store an artifact's manifest (``manifest``, or read from ``artifact``) names."""
+    recorded = (manifest or read_manifest(artifact))["region_store"]
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(artifact)), recorded))
+
+
+def check_store_identity(store, recorded, artifact):
+    """Refuse ``store`` for an artifact whose manifest fields ``recorded`` (see :func:`store_fields`) name
+    another store identity: its rows would index other images, or the same images in another order.
+
+    An artifact written before stores had a digest is checked by its image count, where it records one,
+    and a warning says that the store's identity could not be verified.
+    """
+    where = manifest_path(artifact)
+    digest, count = recorded.get("region_store_digest"), recorded.get("region_store_images")
+    if digest is not None:
+        if digest != store.ids_digest:
+            raise ValueError(f"{where}: its rows were written for a region store with ids digest {digest}, but "
+                             f"region store {store.path} has {store.ids_digest}: the store's images are not the "
+                             f"ones, or not in the order, that the rows were written for")
+        return
+    if count is not None and count != len(store):
+        raise ValueError(f"{where}: its rows were written for a region store of {count} images, but region store "
+                         f"{store.path} has {len(store)}: the store's images are not the ones the rows were "
+                         f"written for")
+    logger.warning(f"{where}: no region-store digest recorded (written before stores had one): cannot verify that "
+                   f"region store {store.path} holds the images its rows were written for, in their order"
+                   f"{'' if count is None else f' (its image count, {count}, matches)'}; rewrite it to record one")
+
+
+def open_region_store_of(artifact, override=None, option=None):
+    """The region store whose rows ``artifact`` holds: the one its manifest names, or ``override`` (given as
+    ``option``), checked to be the store the rows were written for. A missing store is an error that says
+    where its path came from."""
+    recorded = read_manifest(artifact)
+    path = override or region_store_of(artifact, recorded)
+    if not os.path.exists(manifest_path(path)):
+        if override:
+            raise FileNotFoundError(f"{option} {path}: no region store there")
+        raise FileNotFoundError(f"{manifest_path(artifact)} names region store {path}, which is not there"
+                                + (f"; pass {option}" if option else ""))
+    store = RegionStore(path)
+    check_store_identity(store, recorded, artifact)
+    return store
 
 
 def normalized_boxes(boxes, width, height):

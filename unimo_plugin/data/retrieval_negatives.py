@@ -7,6 +7,9 @@ The output for one caption split is a directory, written atomically with a manif
     image_rows.npy  (I,)   int64   the split's distinct store rows, sorted
     captions.npy    (I, N) int64   per image (image_rows order): the N most similar captions of OTHER images
 
+The manifest records the region store of those rows (path, image count, creation time and
+``region_store_digest``, its identity that the retrieval task checks).
+
 Mining runs in two steps. The costly one, a forward pass per image and per caption, is sharded:
 shard K of N embeds a contiguous range of the images and of the captions into
 ``OUTPUT.embeddings[.shardK-of-N]``; a complete shard is skipped, so a rerun resumes. The search
@@ -21,6 +24,7 @@ import torch
 from ..evaluation.retrieval import embed_split
 from .outputs import (InputError, atomic_output, is_complete, manifest_path, read_manifest, shard_bounds,
                       shard_output, write_manifest)
+from .region_store import check_store_identity, store_fields
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ def mine_split(model, dictionary, captions, image_rows, store, output, num_negat
     """Embed shard ``shard_id`` of ``num_shards`` (None: every shard in turn, then search), and with
     ``merge`` search once every shard is complete. Complete outputs are skipped unless ``overwrite``.
     Returns the manifests written or found."""
+    manifest_fields = dict(manifest_fields, **store_fields(store, output))
     shard_ids = range(num_shards) if shard_id is None else [shard_id]
     for k in shard_ids:
         shard_bounds(0, num_shards, k)  # validates the shard id before any work
@@ -97,8 +102,9 @@ def mine_negatives(output, image_rows, num_negatives, num_shards=1, overwrite=Fa
     if missing:
         raise ValueError(f"cannot mine {output}: {len(missing)} of {num_shards} embedding shards are not complete "
                          f"({', '.join(missing)})")
-    if len({read_manifest(s).get("checkpoint") for s in shards}) > 1:
-        raise ValueError(f"cannot mine {output}: its embedding shards come from different checkpoints")
+    for key, what in (("checkpoint", "checkpoints"), ("region_store_digest", "region stores")):
+        if len({read_manifest(s).get(key) for s in shards}) > 1:
+            raise ValueError(f"cannot mine {output}: its embedding shards come from different {what}")
     images = torch.from_numpy(np.concatenate([np.load(os.path.join(s, "images.npy")) for s in shards]))
     texts = torch.from_numpy(np.concatenate([np.load(os.path.join(s, "texts.npy")) for s in shards]))
     rows = np.unique(image_rows)
@@ -127,15 +133,17 @@ def mine_negatives(output, image_rows, num_negatives, num_shards=1, overwrite=Fa
 
 
 class MinedNegatives:
-    """Reader of a mined output, checked against the caption split it is used with."""
+    """Reader of a mined output, checked against the caption split it is used with and the region store
+    its rows will index."""
 
-    def __init__(self, path, image_rows):
+    def __init__(self, path, image_rows, store):
         if not is_complete(path):
             raise FileNotFoundError(f"{path}: no complete mined negatives (mine_retrieval_negatives.py writes "
                                     f"the directory and {manifest_path(path)})")
         manifest = read_manifest(path)
         if manifest.get("kind") != KIND:
             raise InputError(manifest_path(path), f"kind {manifest.get('kind')!r}, expected {KIND!r}")
+        check_store_identity(store, manifest, path)
         self.images = np.load(os.path.join(path, "images.npy"), mmap_mode="r")
         self.image_rows = np.load(os.path.join(path, "image_rows.npy"))
         self.captions = np.load(os.path.join(path, "captions.npy"), mmap_mode="r")

@@ -14,7 +14,7 @@ from fairseq.data.indexed_dataset import make_builder
 
 from . import cmcl_sidecars
 from .outputs import write_manifest
-from .region_store import RegionStoreWriter
+from .region_store import RegionStore, RegionStoreWriter, store_fields
 
 FEATURE_DIM, NUM_CLASSES, NUM_WORDS = 12, 5, 40
 
@@ -73,8 +73,8 @@ def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, f
         lines = [[word(int(w)) for w in _counting_words(rng, num_words)] + [eos] for _ in range(n_lines)]
         write_tokens(os.path.join(root, "text", split), lines, len(d))
         write_store(os.path.join(root, "images", split), num_images // 2, rng, **store_args)
-    store = os.path.join(root, "pair_store")
-    write_store(store, num_images, rng, **store_args)
+    write_store(os.path.join(root, "pair_store"), num_images, rng, **store_args)
+    store = RegionStore(os.path.join(root, "pair_store"))
     for split, images in (("train", range(num_images - 4)), ("valid", range(num_images - 4, num_images))):
         captions, rows = [], []
         for k in images:
@@ -93,6 +93,7 @@ def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, f
             cmcl_sidecars.write_text_sidecar(prefix, "paraphrases", para, len(d))
             cmcl_sidecars.write_text_sidecar(prefix, "negatives", negs, len(d), meta)
             cmcl_sidecars.write_text_sidecar(prefix, "texts", texts, len(d))
-            cmcl_sidecars.write_image_sidecar(prefix, [[(k + 7) % num_images] for k in rows])
-    write_manifest(os.path.join(root, "pairs"), "unimo_captions", region_store=os.path.abspath(store))
+            cmcl_sidecars.write_image_sidecar(prefix, [[(k + 7) % num_images] for k in rows], store)
+    pairs = os.path.join(root, "pairs")
+    write_manifest(pairs, "unimo_captions", **store_fields(store, pairs))
     return root

@@ -17,8 +17,7 @@ from fairseq.data import data_utils
 from tqdm import tqdm
 
 from ..data.collate import collate_regions
-from ..data.caption_binarizer import region_store_of
-from ..data.region_store import RegionStore
+from ..data.region_store import open_region_store_of
 from ..data.regions import load_regions
 
 logger = logging.getLogger(__name__)
@@ -98,7 +97,7 @@ def main(argv=None):
     if captions is None:
         raise FileNotFoundError(f"{prefix}.bin: no caption split {args.split!r} in {pair_dir}")
     image_rows = np.load(prefix + ".image_rows.npy")
-    store = RegionStore(region_store_of(pair_dir))
+    store = open_region_store_of(pair_dir)
     images, texts, caption_images = embed_split(models[0], task.source_dictionary, captions, image_rows, store,
                                                 args.max_regions, args.batch_size)
     recall = recall_at_k(images @ texts.t(), caption_images, args.ks)

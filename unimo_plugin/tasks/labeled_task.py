@@ -12,8 +12,8 @@ from fairseq.dataclass import FairseqDataclass
 from omegaconf import II
 
 from ..data.labeled_dataset import ClassTargets, LabeledDataset, SoftTargets
-from ..data.labeled_splits import labeled_region_store, read_labeled_manifest, read_labels
-from ..data.region_store import RegionStore
+from ..data.labeled_splits import read_labeled_manifest, read_labels
+from ..data.region_store import open_region_store_of
 from .unimo_task import UnimoTask
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class LabeledTask(UnimoTask):
         self.num_outputs = 1 if self.target_kind == "regression" else len(self.labels)
         self.store = None
         if self.IMAGES:
-            self.store = RegionStore(cfg.region_store or labeled_region_store(self.data_dir, self.manifest))
+            self.store = open_region_store_of(self.data_dir, cfg.region_store, "--region-store")
         self.embed_dim = None
 
     def make_head(self, embed_dim):

@@ -18,10 +18,11 @@ import numpy as np
 from fairseq.data import data_utils
 from fairseq.tasks import register_task
 
-from ..data.caption_binarizer import ROWS_SUFFIX, open_pair_region_store
+from ..data.caption_binarizer import ROWS_SUFFIX
 from ..data.caption_generation import CaptionGenerationDataset
 from ..data.caption_images import read_caption_images
 from ..data.object_tags import ObjectTagger
+from ..data.region_store import open_region_store_of
 from .unimo_generation import GenerationEvalConfig, UnimoGenerationTask
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class UnimoCaptionTask(UnimoGenerationTask):
         captions = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
         if captions is None:
             raise FileNotFoundError(f"{prefix}.bin/.idx: no caption split {split!r} (binarize_captions.py)")
-        store = open_pair_region_store(self._pairs_dir(), self.cfg.pair_region_store)
+        store = open_region_store_of(self._pairs_dir(), self.cfg.pair_region_store, "--pair-region-store")
         tagger = None
         if self.cfg.object_tags is not None:
             tagger = ObjectTagger(self.cfg.object_tags, self.dictionary, self.cfg.object_tag_threshold,

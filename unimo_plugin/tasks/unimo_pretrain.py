@@ -25,10 +25,9 @@ from ..data import cmcl_sidecars
 from ..data.image_corpus import ImageCorpusDataset
 from ..data.modality_mix import ModalityMixDataset
 from ..data.object_tags import ObjectTagger
-from ..data.caption_binarizer import open_pair_region_store
 from ..data.outputs import manifest_path
 from ..data.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
-from ..data.region_store import RegionStore
+from ..data.region_store import RegionStore, open_region_store_of
 from ..data.text_corpus import TextCorpusDataset
 from .unimo_task import UnimoTask
 
@@ -162,9 +161,9 @@ class UnimoPretrainTask(UnimoTask):
         captions = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
         if captions is None:
             return None
-        store = open_pair_region_store(directory, self.cfg.pair_region_store)
+        store = open_region_store_of(directory, self.cfg.pair_region_store, "--pair-region-store")
         image_rows = np.load(prefix + ".image_rows.npy", mmap_mode="r")
-        sidecars = {kind: cmcl_sidecars.CaptionSidecar(prefix, kind, len(captions))
+        sidecars = {kind: cmcl_sidecars.CaptionSidecar(prefix, kind, len(captions), store)
                     for kind in cmcl_sidecars.KINDS if self.cfg.cmcl and cmcl_sidecars.exists(prefix, kind)}
         limits = {kind: getattr(self.cfg, key) for kind, key in CMCL_LIMIT_KEYS.items()}
         tagger = None if self.cfg.object_tags is None else ObjectTagger(

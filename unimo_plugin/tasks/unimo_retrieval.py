@@ -21,7 +21,7 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import register_task
 from omegaconf import II
 
-from ..data.caption_binarizer import open_pair_region_store
+from ..data.region_store import open_region_store_of
 from ..data.retrieval_negatives import MinedNegatives, default_output
 from ..data.retrieval_pairs import RetrievalPairsDataset
 from ..models.cross_encoder import HEAD_NAME, retrieval_head
@@ -70,7 +70,7 @@ class UnimoRetrievalTask(UnimoTask):
         return {HEAD_NAME: retrieval_head(self.embed_dim, self.cfg.head_dropout)}
 
     def region_store(self):
-        return open_pair_region_store(self.pair_dir, self.cfg.pair_region_store)
+        return open_region_store_of(self.pair_dir, self.cfg.pair_region_store, "--pair-region-store")
 
     def load_split(self, split):
         """(caption token dataset, image rows) of a caption split."""
@@ -82,12 +82,14 @@ class UnimoRetrievalTask(UnimoTask):
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         captions, image_rows = self.load_split(split)
+        store = self.region_store()
         training = split == self.cfg.train_subset
         mined = None
         if training and self.cfg.hard_negatives:
-            mined = MinedNegatives(self.cfg.hard_negatives_path or default_output(self.pair_dir, split), image_rows)
+            mined = MinedNegatives(self.cfg.hard_negatives_path or default_output(self.pair_dir, split), image_rows,
+                                   store)
         self.datasets[split] = RetrievalPairsDataset(
-            captions, image_rows, self.region_store(), self.dictionary, self.cfg.num_negatives, self.cfg.seed,
+            captions, image_rows, store, self.dictionary, self.cfg.num_negatives, self.cfg.seed,
             self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, mined, shuffle=training)
         logger.info("%s: %d captions of %d images, %s negatives", split, len(captions), len(np.unique(image_rows)),
                     "mined" if mined is not None else "random")
