@@ -60,7 +60,7 @@ def _caption_data(root):
         with open(prefix + ".captions.jsonl", "w") as f:
             for i, text in enumerate(texts):
                 f.write(json.dumps({"caption_id": i, "image_id": f"{split}{i}", "text": text}) + "\n")
-    write_manifest(pairs_dir, "unimo_captions", region_store="regions")
+    write_manifest(pairs_dir, "unimo_captions", region_store="regions", bpe=None)
     return texts
 
 

@@ -7,7 +7,9 @@
     unimo.similarity(unimo.encode_image(regions.features, regions.boxes, regions.width, regions.height),
                      unimo.encode_text("a red star"))
 
-Text goes through the BPE the data was binarized with (or the one given as ``bpe=...`` options).
+Text goes through the BPE the checkpoint records (``--bpe-record``, from its training data's manifests),
+the data's when the checkpoint records none, or the one given as ``bpe=...`` options; with none known,
+text is refused rather than encoded as ``<unk>``.
 """
 import copy
 from argparse import Namespace
@@ -24,11 +26,18 @@ from ..data.region_store import normalized_boxes
 
 class UnimoHubInterface(GeneratorHubInterface):
     def __init__(self, cfg, task, model, detector=None):
-        super().__init__(cfg, task, [model])
+        super().__init__(cfg, task, [model])  # self.bpe: from explicit bpe=... options, else None
         self.model = model
-        if self.bpe is None:
-            self.bpe = task.build_bpe(Namespace(bpe=None))
         self.detector = detector
+        self._bpe_known = self.bpe is not None
+
+    def _text_bpe(self):
+        """The BPE of text: explicit options, else the task's (None for ``none``). Looked up at the first
+        text, so a checkpoint that records no BPE still encodes images."""
+        if not self._bpe_known:
+            self.bpe = self.task.build_bpe(Namespace(bpe=None))
+            self._bpe_known = True
+        return self.bpe
 
     def _regions(self, regions, boxes=None, width=None, height=None):
         """(1, R, D) features, (1, R, 5) normalised boxes from pixel boxes (with the image size),
@@ -109,11 +118,13 @@ class UnimoHubInterface(GeneratorHubInterface):
 
     def decode(self, tokens: torch.Tensor) -> str:
         text = self.tgt_dict.string(utils.strip_pad(tokens, self.tgt_dict.pad()).cpu())
-        return self.bpe.decode(text) if self.bpe is not None else text
+        bpe = self._text_bpe()
+        return bpe.decode(text) if bpe is not None else text
 
     def encode(self, sentence: str) -> torch.Tensor:
-        if self.bpe is not None:
-            sentence = self.bpe.encode(sentence)
+        bpe = self._text_bpe()
+        if bpe is not None:
+            sentence = bpe.encode(sentence)
         return self.src_dict.encode_line(sentence, add_if_not_exist=False).long()
 
 

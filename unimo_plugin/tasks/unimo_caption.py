@@ -52,8 +52,8 @@ class UnimoCaptionTask(UnimoGenerationTask):
     def _pairs_dir(self):
         return self.cfg.pair_data or os.path.join(self.cfg.data, "pairs")
 
-    def data_output(self):
-        return self._pairs_dir()
+    def data_dirs(self):
+        return [self._pairs_dir()]
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         prefix = os.path.join(self._pairs_dir(), split)

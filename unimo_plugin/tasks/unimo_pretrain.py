@@ -17,7 +17,6 @@ from typing import Optional
 
 import numpy as np
 from fairseq.data import PrependTokenDataset, TokenBlockDataset, data_utils
-from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import register_task
 from omegaconf import II
 
@@ -30,7 +29,7 @@ from ..data.outputs import manifest_path
 from ..data.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
 from ..data.region_store import RegionStore
 from ..data.text_corpus import TextCorpusDataset
-from .unimo_task import UnimoTask
+from .unimo_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ CORPORA = ("text", "image", "pair")
 
 
 @dataclass
-class UnimoPretrainConfig(FairseqDataclass):
+class UnimoPretrainConfig(UnimoTaskConfig):
     data: str = field(default="", metadata={"help": "directory with dict.txt and (by default) the corpora "
                                                     "text/, images/ and pairs/"})
     text_data: Optional[str] = field(default=None, metadata={"help": "text corpus dir (default DATA/text)"})
@@ -95,6 +94,9 @@ class UnimoPretrainTask(UnimoTask):
     def _corpus_dir(self, name):
         given = {"text": self.cfg.text_data, "image": self.cfg.image_data, "pair": self.cfg.pair_data}[name]
         return given or os.path.join(self.cfg.data, {"text": "text", "image": "images", "pair": "pairs"}[name])
+
+    def data_dirs(self):
+        return [self._corpus_dir("text"), self._corpus_dir("pair")]
 
     def _ratios(self, corpora):
         if self.cfg.modality_ratios == "by-size":
