@@ -5,7 +5,7 @@ import torch
 
 from unimo_plugin.data import synthetic_corpora as pretrain_data
 from unimo_plugin.data import cmcl_sidecars
-from unimo_plugin.data.object_tags import ObjectTagger
+from unimo_plugin.data.object_tags import ObjectTagger, tag_source
 from unimo_plugin.data.region_masking import choose_masked_regions
 from unimo_plugin.data.token_masking import mask_tokens, seq2seq_example, split_fragment
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
@@ -202,3 +202,5 @@ def test_object_tags_name_each_regions_best_foreground_class(tmp_path):
                               [0.85, 0.00, 0.05, 0.10],   # background first, no class confident enough
                               [0.10, 0.00, 0.15, 0.75]])  # class 3 first
     assert tagger(cls_probs).tolist() == [names[3][0], names[1][0], names[2][0]]  # most confident first
+    assert tag_source(tagger, cls_probs).tolist() == [d.bos(), names[3][0], names[1][0], names[2][0], d.eos()]
+    assert tag_source(None, cls_probs).tolist() == []

@@ -12,8 +12,8 @@ class ObjectTagger:
         self.labels = data_utils.load_indexed_dataset(labels_prefix, dictionary, combine=False)
         if self.labels is None:
             raise FileNotFoundError(f"--object-tags {labels_prefix}: no .bin/.idx dataset of class names there")
-        self.threshold, self.max_tags = threshold, max_tags
-        self.eos = dictionary.eos()
+        self.labels_prefix, self.threshold, self.max_tags = labels_prefix, threshold, max_tags
+        self.bos, self.eos = dictionary.bos(), dictionary.eos()
         longest = int(max(self.labels.sizes)) if len(self.labels) else 0
         self.max_tokens = max_tags * longest
 
@@ -36,3 +36,11 @@ class ObjectTagger:
         names = [self.labels[c].long() for c in tags]
         names = [n[:-1] if len(n) and n[-1] == self.eos else n for n in names]
         return torch.cat(names) if names else torch.zeros(0, dtype=torch.long)
+
+
+def tag_source(tagger, cls_probs):
+    """The text before a caption: ``<s> tags </s>`` from its regions' class probabilities, or none without
+    a tagger. The datasets and the hub all build it here, so a model reads at inference what it learned on."""
+    if tagger is None:
+        return torch.zeros(0, dtype=torch.long)
+    return torch.cat([torch.tensor([tagger.bos]), tagger(cls_probs), torch.tensor([tagger.eos])])

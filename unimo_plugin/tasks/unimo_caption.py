@@ -21,7 +21,6 @@ from fairseq.tasks import register_task
 from ..data.caption_binarizer import ROWS_SUFFIX, open_pair_region_store
 from ..data.caption_generation import CaptionGenerationDataset
 from ..data.caption_images import read_caption_images
-from ..data.object_tags import ObjectTagger
 from .unimo_generation import GenerationEvalConfig, UnimoGenerationTask
 
 logger = logging.getLogger(__name__)
@@ -61,10 +60,8 @@ class UnimoCaptionTask(UnimoGenerationTask):
         if captions is None:
             raise FileNotFoundError(f"{prefix}.bin/.idx: no caption split {split!r} (binarize_captions.py)")
         store = open_pair_region_store(self._pairs_dir(), self.cfg.pair_region_store)
-        tagger = None
-        if self.cfg.object_tags is not None:
-            tagger = ObjectTagger(self.cfg.object_tags, self.dictionary, self.cfg.object_tag_threshold,
-                                  self.cfg.max_object_tags)
+        tagger = self.object_tagger()
+        if tagger is not None:
             tagger.check_classes(store.num_classes, f"region store {store.path}")
         if split in self.cfg.train_splits.split(","):
             rows = np.load(prefix + ROWS_SUFFIX, mmap_mode="r")

@@ -23,7 +23,6 @@ from omegaconf import II
 from ..data import cmcl_sidecars
 from ..data.image_corpus import ImageCorpusDataset
 from ..data.modality_mix import ModalityMixDataset
-from ..data.object_tags import ObjectTagger
 from ..data.caption_binarizer import open_pair_region_store
 from ..data.outputs import manifest_path
 from ..data.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
@@ -152,12 +151,11 @@ class UnimoPretrainTask(UnimoTask):
         sidecars = {kind: cmcl_sidecars.CaptionSidecar(prefix, kind, len(captions))
                     for kind in cmcl_sidecars.KINDS if self.cfg.cmcl and cmcl_sidecars.exists(prefix, kind)}
         limits = {kind: getattr(self.cfg, key) for kind, key in CMCL_LIMIT_KEYS.items()}
-        tagger = None if self.cfg.object_tags is None else ObjectTagger(
-            self.cfg.object_tags, self.dictionary, self.cfg.object_tag_threshold, self.cfg.max_object_tags)
         return PairCorpusDataset(
             captions, image_rows, store, self.dictionary, self.mask_idx, self.cfg.seed, self.cfg.mask_prob,
             self.cfg.region_mask_prob, self.cfg.region_overlap_threshold, self.cfg.seq2seq_prob,
-            self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, self.cfg.cmcl, sidecars, limits, tagger)
+            self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, self.cfg.cmcl, sidecars, limits,
+            self.object_tagger())
 
     def max_positions(self):
         return None  # samples are cut to --tokens-per-sample / --max-caption-tokens; the model sets the limit

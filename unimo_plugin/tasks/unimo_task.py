@@ -1,6 +1,6 @@
 """What every UNIMO task shares: the dictionary (``DATA/dict.txt`` plus ``<mask>``, as in
-pretraining, so checkpoints move between tasks), the BPE of its text (``--bpe-record``), and model
-building that initialises only once."""
+pretraining, so checkpoints move between tasks), the BPE of its text (``--bpe-record``), the object
+tagger, and model building that initialises only once."""
 import contextlib
 import logging
 import os
@@ -14,6 +14,7 @@ from fairseq.tasks import FairseqTask
 from omegaconf import OmegaConf, open_dict
 
 from ..data.bpe import build_recorded_bpe, recorded_bpe
+from ..data.object_tags import ObjectTagger
 from ..data.outputs import data_outputs
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,14 @@ class UnimoTask(FairseqTask):
         """Explicit BPE options (fairseq's ``--bpe``, the hub's ``bpe=...``) win; else ``--bpe-record``'s."""
         bpe = super().build_bpe(args)
         return bpe if bpe is not None else build_recorded_bpe(self.cfg.bpe_record)
+
+    def object_tagger(self):
+        """The ``--object-tags`` tagger (None without the option): the datasets and the hub build the
+        text before a caption with it."""
+        if getattr(self.cfg, "object_tags", None) is None:
+            return None
+        return ObjectTagger(self.cfg.object_tags, self.dictionary, self.cfg.object_tag_threshold,
+                            self.cfg.max_object_tags)
 
     @property
     def source_dictionary(self):
