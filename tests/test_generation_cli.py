@@ -23,8 +23,19 @@ TRAIN = ["--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.
          "--no-epoch-checkpoints", "--num-workers", "0", "--seed", "1", "--log-format", "simple"]
 
 
-def _caption_data(root):
-    """Images whose regions all carry a colour and shape code; each image's caption names them.
+def _class_probs(colour, shape, num_regions):
+    """Detector classes background, colours, shapes: even regions are confidently the colour, odd ones
+    most likely background but the shape above the tag threshold, so the tags read "colour shape"."""
+    probs = np.zeros((num_regions, 1 + len(COLOURS) + len(SHAPES)))
+    colour, shape = 1 + colour, 1 + len(COLOURS) + shape
+    probs[0::2, [0, colour, shape]] = 0.2, 0.6, 0.2
+    probs[1::2, [0, colour, shape]] = 0.45, 0.2, 0.35
+    return probs
+
+
+def _caption_data(root, code_in_features=True):
+    """Images whose regions carry a colour and shape code in their features (or only in their class
+    probabilities); each image's caption names them. ``DATA/tags`` names the detector classes.
 
     Symbols are words of the dictionary (no BPE), so generated captions compare as plain text.
     """
@@ -34,21 +45,22 @@ def _caption_data(root):
     for word in COLOURS + SHAPES:
         d.add_symbol(word)
     d.save(os.path.join(root, "dict.txt"))
+    write_tokens(os.path.join(root, "tags"), [[d.eos()]] + [[d.index(w), d.eos()] for w in COLOURS + SHAPES], len(d))
     rng = np.random.default_rng(0)
     store = os.path.join(root, "regions")
     images = [(c, s) for c in range(len(COLOURS)) for s in range(len(SHAPES))]
     splits = {"train": images * 4, "valid": images[:6], "test": images}
-    with RegionStoreWriter(store, len(COLOURS) + len(SHAPES), "float32") as writer:
+    with RegionStoreWriter(store, len(COLOURS) + len(SHAPES), "float32", 1 + len(COLOURS) + len(SHAPES)) as writer:
         rows = {}
         for split, pairs in splits.items():
             rows[split] = []
             for i, (c, s) in enumerate(pairs):
                 n = int(rng.integers(2, 5))
                 code = np.zeros(len(COLOURS) + len(SHAPES))
-                code[c] = code[len(COLOURS) + s] = 3.0
+                code[c] = code[len(COLOURS) + s] = 3.0 if code_in_features else 0.0
                 xy = rng.uniform(0, 40, (n, 2))
                 writer.add(f"{split}{i}", 100, 100, np.concatenate([xy, xy + 20], 1),
-                           code + rng.normal(scale=0.5, size=(n, len(code))))
+                           code + rng.normal(scale=0.5, size=(n, len(code))), _class_probs(c, s, n))
                 rows[split].append(len(writer) - 1)
     pairs_dir = os.path.join(root, "pairs")
     os.makedirs(pairs_dir)
@@ -60,7 +72,7 @@ def _caption_data(root):
         with open(prefix + ".captions.jsonl", "w") as f:
             for i, text in enumerate(texts):
                 f.write(json.dumps({"caption_id": i, "image_id": f"{split}{i}", "text": text}) + "\n")
-    write_manifest(pairs_dir, "unimo_captions", region_store="regions")
+    write_manifest(pairs_dir, "unimo_captions", region_store="regions", bpe=None)
     return texts
 
 
@@ -94,6 +106,17 @@ def caption_run(tmp_path_factory):
              "--max-update", "250", "--save-dir", str(root / "ckpt"), "--eval-bleu",
              "--eval-bleu-args", '{"beam": 2, "max_len_b": 5}', "--validate-interval-updates", "250",
              "--best-checkpoint-metric", "bleu", "--maximize-best-checkpoint-metric"])
+    return root, references
+
+
+@pytest.fixture(scope="module")
+def tags_run(tmp_path_factory):
+    """A captioning model fine-tuned with --object-tags on images whose features are noise: only the
+    tags (from the regions' class probabilities) tell what to say. (data dir, references)."""
+    root = tmp_path_factory.mktemp("caption-tags")
+    references = _caption_data(root, code_in_features=False)
+    run_cli([fairseq_bin("fairseq-train"), str(root), *CAPTION, *TINY, *TRAIN, "--region-feature-dim", "9",
+             "--object-tags", str(root / "tags"), "--max-update", "250", "--save-dir", str(root / "ckpt")])
     return root, references
 
 
@@ -144,17 +167,58 @@ def test_hub_interface(caption_run):
     with pytest.raises(ValueError, match="region detector"):
         hub.caption("picture.jpg")
 
-    class Detector(torch.nn.Module):  # stands in for RegionDetector.extract (no weights offline)
-        def extract(self, images):
-            assert images[0].shape == (3, 100, 100)
-            regions = store[int(rows[0])]
-            return [{"features": torch.tensor(regions.features), "boxes": torch.tensor(regions.boxes)}]
-
-    hub.detector = Detector()
+    hub.detector = Detector(store[int(rows[0])])
     Image.new("RGB", (100, 100)).save(root / "picture.png")
     assert hub.caption(str(root / "picture.png")) == captions[0]
     with pytest.raises(ValueError, match="width and height"):
         hub.caption(store[0].features, store[0].boxes)
+
+
+class Detector(torch.nn.Module):
+    """Stands in for RegionDetector.extract (no weights offline): the regions of one stored image."""
+
+    def __init__(self, regions):
+        super().__init__()
+        self.regions = regions
+
+    def extract(self, images):
+        assert images[0].shape == (3, 100, 100)
+        return [{key: torch.tensor(getattr(self.regions, key)) for key in ("features", "boxes", "cls_probs")}]
+
+
+@pytest.mark.slow
+def test_hub_caption_with_object_tags_is_fairseq_generates(tags_run):
+    """The hub builds a tags checkpoint's source as its dataset does: the same captions as
+    fairseq-generate, image by image, and (features being noise) the right ones only through the tags."""
+    from unimo_plugin.data.region_store import RegionStore
+    from unimo_plugin.models import UnimoModel
+
+    root, references = tags_run
+    checkpoint = root / "ckpt" / "checkpoint_last.pt"
+    proc = run_cli([fairseq_bin("fairseq-generate"), str(root), *CAPTION, "--object-tags", str(root / "tags"),
+                    "--gen-subset", "test", "--path", str(checkpoint), "--beam", "5", "--max-len-b", "6",
+                    "--batch-size", "1"])
+    generated = _generated(proc.stdout)
+    assert sum(generated[i] == ref for i, ref in enumerate(references)) >= 0.9 * len(references)
+
+    store = RegionStore(str(root / "regions"))
+    images = [store[int(row)] for row in np.load(root / "pairs" / "test.image_rows.npy")]
+    hub = UnimoModel.from_pretrained(str(root / "ckpt"), checkpoint.name, data_name_or_path=str(root))
+    captions = [hub.caption(r.features, r.boxes, r.width, r.height, beam=5, max_len_b=6, cls_probs=r.cls_probs)
+                for r in images]
+    assert captions == [generated[i] for i in range(len(images))]
+    hub.detector = Detector(images[0])
+    Image.new("RGB", (100, 100)).save(root / "picture.png")
+    assert hub.caption(str(root / "picture.png"), beam=5, max_len_b=6) == captions[0]
+    with pytest.raises(ValueError, match=r"reads object tags \(--object-tags .*tags\).*cls_probs="):
+        hub.caption(images[0].features, images[0].boxes, 100, 100)
+    with pytest.raises(ValueError, match="cls_probs has 9 detector classes, the object tag names 10"):
+        hub.caption(images[0].features, images[0].boxes, 100, 100, cls_probs=images[0].cls_probs[:, 1:])
+
+    untagged = UnimoModel.from_pretrained(str(root / "ckpt"), checkpoint.name, data_name_or_path=str(root),
+                                          object_tags=None)  # the source as the hub built it before
+    blind = [untagged.caption(r.features, r.boxes, r.width, r.height, beam=5, max_len_b=6) for r in images]
+    assert sum(b != c for b, c in zip(blind, captions)) > len(images) // 2
 
 
 @pytest.mark.slow

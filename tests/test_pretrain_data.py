@@ -8,6 +8,7 @@ import torch
 from unimo_plugin.data import synthetic_corpora as pretrain_data
 from unimo_plugin.data import cmcl_sidecars
 from unimo_plugin.data.outputs import manifest_path
+from unimo_plugin.data.object_tags import ObjectTagger, tag_source
 from unimo_plugin.data.region_masking import choose_masked_regions
 from unimo_plugin.data.region_store import RegionStore
 from unimo_plugin.data.token_masking import mask_tokens, seq2seq_example, split_fragment
@@ -189,7 +190,8 @@ def test_object_tags_sit_between_regions_and_caption(data_dir, tmp_path):
         tags = tokens[1:end]
         assert len(tags) <= 3 and set(tags) <= tag_words and len(set(tags)) == len(tags)
         probs = pairs.store[int(pairs.image_rows[i])].cls_probs
-        confident = {names[c][0] for c, p in zip(probs.argmax(1), probs.max(1)) if p >= 0.3 and c != 0}
+        best = probs[:, 1:].argmax(1) + 1  # each region's best foreground class
+        confident = {names[c][0] for c, p in zip(best, probs[np.arange(len(best)), best]) if p >= 0.3}
         assert set(tags) <= confident and (len(tags) == 3 or set(tags) == confident)
         assert all(t == d.pad() for t in s["lm_targets"][: end + 1].tolist())  # tags are never predicted
         seen["seq2seq" if s["target_mask"].any() else "mlm"] += 1
@@ -301,3 +303,17 @@ def test_cut_sidecar_texts_end_like_their_anchors(data_dir):
         items = pairs[i]["cmcl"]
         for tokens in [items["caption"]] + items["negatives"] + items["paraphrases"]:
             assert tokens[0] == bos and tokens[-1] == eos and len(tokens) <= 4
+
+
+def test_object_tags_name_each_regions_best_foreground_class(tmp_path):
+    d = pretrain_data.dictionary()
+    names = [[d.index(str(1000 + k)), d.eos()] for k in range(4)]
+    pretrain_data.write_tokens(str(tmp_path / "tags"), names, len(d))
+    tagger = ObjectTagger(str(tmp_path / "tags"), d, threshold=0.2, max_tags=10)
+    cls_probs = torch.tensor([[0.70, 0.05, 0.25, 0.00],   # background first, class 2 above the threshold
+                              [0.50, 0.30, 0.00, 0.20],   # background first, class 1 confident
+                              [0.85, 0.00, 0.05, 0.10],   # background first, no class confident enough
+                              [0.10, 0.00, 0.15, 0.75]])  # class 3 first
+    assert tagger(cls_probs).tolist() == [names[3][0], names[1][0], names[2][0]]  # most confident first
+    assert tag_source(tagger, cls_probs).tolist() == [d.bos(), names[3][0], names[1][0], names[2][0], d.eos()]
+    assert tag_source(None, cls_probs).tolist() == []

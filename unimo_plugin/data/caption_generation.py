@@ -12,6 +12,7 @@ from fairseq.data import FairseqDataset, data_utils
 
 from .batching import KeepsLastBatch
 from .collate import collate_regions
+from .object_tags import tag_source
 from .regions import load_regions
 
 
@@ -38,11 +39,7 @@ class CaptionGenerationDataset(KeepsLastBatch, FairseqDataset):
         if len(tokens) > self.max_target_tokens:  # keep the closing </s>
             tokens = torch.cat([tokens[: self.max_target_tokens - 1], tokens[-1:]])
         regions = load_regions(self.store, int(self.image_rows[index]), self.max_regions)
-        source = tokens.new_zeros(0)
-        if self.tagger is not None:
-            bos, eos = self.dictionary.bos(), self.dictionary.eos()
-            source = torch.cat([tokens.new_tensor([bos]), self.tagger(regions["cls_probs"]), tokens.new_tensor([eos])])
-        item = {"id": index, "source": source, "target": tokens, **regions}
+        item = {"id": index, "source": tag_source(self.tagger, regions["cls_probs"]), "target": tokens, **regions}
         if self.references is not None:
             item["references"] = self.references[index]
         return item

@@ -8,12 +8,12 @@ class ObjectTagger:
     """``labels[k]`` holds the tokens of class k's name (a dataset binarized from one name per line,
     e.g. ``binarize_text.py`` over the detector's class list, background first)."""
 
-    def __init__(self, labels_prefix, dictionary, threshold, max_tags, background=0):
+    def __init__(self, labels_prefix, dictionary, threshold, max_tags):
         self.labels = data_utils.load_indexed_dataset(labels_prefix, dictionary, combine=False)
         if self.labels is None:
             raise FileNotFoundError(f"--object-tags {labels_prefix}: no .bin/.idx dataset of class names there")
-        self.threshold, self.max_tags, self.background = threshold, max_tags, background
-        self.eos = dictionary.eos()
+        self.labels_prefix, self.threshold, self.max_tags = labels_prefix, threshold, max_tags
+        self.bos, self.eos = dictionary.bos(), dictionary.eos()
         longest = int(max(self.labels.sizes)) if len(self.labels) else 0
         self.max_tokens = max_tags * longest
 
@@ -24,11 +24,23 @@ class ObjectTagger:
             raise ValueError(f"{where} has {num_classes} detector classes, the object tag names {len(self.labels)}")
 
     def __call__(self, cls_probs):
-        """Tokens of the distinct confident classes, most confident first (no ``<s>``/``</s>``)."""
-        confidence, classes = cls_probs.max(dim=1)
-        keep = (confidence >= self.threshold) & (classes != self.background)
+        """Tokens of the distinct confident classes, most confident first (no ``<s>``/``</s>``).
+
+        A region's class is its best foreground class, as in bottom-up-attention's tags: a region whose
+        background probability is highest still names its best object when that is confident enough.
+        """
+        confidence, classes = cls_probs[:, 1:].max(dim=1)
+        keep = confidence >= self.threshold
         order = confidence[keep].argsort(descending=True)
-        tags = list(dict.fromkeys(classes[keep][order].tolist()))[: self.max_tags]
+        tags = list(dict.fromkeys((classes[keep][order] + 1).tolist()))[: self.max_tags]
         names = [self.labels[c].long() for c in tags]
         names = [n[:-1] if len(n) and n[-1] == self.eos else n for n in names]
         return torch.cat(names) if names else torch.zeros(0, dtype=torch.long)
+
+
+def tag_source(tagger, cls_probs):
+    """The text before a caption: ``<s> tags </s>`` from its regions' class probabilities, or none without
+    a tagger. The datasets and the hub all build it here, so a model reads at inference what it learned on."""
+    if tagger is None:
+        return torch.zeros(0, dtype=torch.long)
+    return torch.cat([torch.tensor([tagger.bos]), tagger(cls_probs), torch.tensor([tagger.eos])])

@@ -4,6 +4,7 @@ A writer never leaves a half-written file that looks complete: it writes to a te
 name beside the target and renames at the end. Each output gets a JSON manifest.
 """
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -62,6 +63,12 @@ def write_manifest(output, kind, **fields):
 def read_manifest(output):
     with open(manifest_path(output)) as f:
         return json.load(f)
+
+
+def data_outputs(directory):
+    """``directory`` and every output in it with a manifest (datasets, sidecars), in name order."""
+    inside = sorted(glob.glob(os.path.join(glob.escape(directory), "*" + MANIFEST_SUFFIX)))
+    return [directory] + [path[: -len(MANIFEST_SUFFIX)] for path in inside]
 
 
 def shard_bounds(num_items, num_shards, shard_id):

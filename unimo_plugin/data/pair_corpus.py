@@ -6,6 +6,7 @@ from fairseq.data import data_utils
 
 from . import cmcl_sidecars
 from .collate import collate_region_part, collate_regions, collate_text_part
+from .object_tags import tag_source
 from .pretrain_corpus import PretrainCorpus
 from .region_masking import masked_region_sample
 from .regions import load_regions
@@ -75,10 +76,7 @@ class PairCorpusDataset(PretrainCorpus):
         caption = self._text_item(self.captions[index])
         words = caption[1:-1]
         regions = load_regions(self.store, int(self.image_rows[index]), self.max_regions)
-        source = words.new_zeros(0)  # the image alone, or the image and its object tags
-        if self.tagger is not None:
-            bos, eos = self.dictionary.bos(), self.dictionary.eos()
-            source = torch.cat([words.new_tensor([bos]), self.tagger(regions["cls_probs"]), words.new_tensor([eos])])
+        source = tag_source(self.tagger, regions["cls_probs"])  # the image alone, or the image and its object tags
         if rng.random() < self.seq2seq_prob:
             tokens, targets, target_mask = seq2seq_example(source, words, self.dictionary)
             sample = masked_region_sample(regions, rng, 0.0, 1.0)  # the image is the clean source

@@ -1,9 +1,9 @@
 """Synthetic pretraining corpora in the on-disk layout ``unimo_pretrain`` reads, for tests and benchmarks.
 
-Words are dictionary symbols ``1000..``; corpus sentences mostly count up, and image ``k``'s regions
-carry a feature offset (and a dominant detector class) tied to its captions' first word, so every
-objective has something to learn. Made with the real writers (region stores,
-fairseq mmap datasets, CMCL sidecars), never by hand.
+Words are dictionary symbols ``1000..``, without BPE (the pairs' manifest records ``"bpe": null``);
+corpus sentences mostly count up, and image ``k``'s regions carry a feature offset (and a dominant
+detector class) tied to its captions' first word, so every objective has something to learn. Made
+with the real writers (region stores, fairseq mmap datasets, CMCL sidecars), never by hand.
 """
 import os
 
@@ -95,5 +95,5 @@ def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, f
             cmcl_sidecars.write_text_sidecar(prefix, "texts", texts, len(d))
             cmcl_sidecars.write_image_sidecar(prefix, [[(k + 7) % num_images] for k in rows], store)
     pairs = os.path.join(root, "pairs")
-    write_manifest(pairs, "unimo_captions", **store_fields(store, pairs))
+    write_manifest(pairs, "unimo_captions", **store_fields(store, pairs), bpe=None)
     return root

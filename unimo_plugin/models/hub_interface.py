@@ -7,7 +7,10 @@
     unimo.similarity(unimo.encode_image(regions.features, regions.boxes, regions.width, regions.height),
                      unimo.encode_text("a red star"))
 
-Text goes through the BPE the data was binarized with (or the one given as ``bpe=...`` options).
+Text goes through the BPE the checkpoint records (``--bpe-record``, from its training data's manifests),
+the data's when the checkpoint records none, or the one given as ``bpe=...`` options; with none known,
+text is refused rather than encoded as ``<unk>``. A checkpoint fine-tuned with ``--object-tags`` reads
+its regions' tags: ``caption`` then needs their class probabilities (``cls_probs=``, or a detector's).
 """
 import copy
 from argparse import Namespace
@@ -19,20 +22,29 @@ from fairseq import utils
 from fairseq.hub_utils import GeneratorHubInterface
 from omegaconf import open_dict
 
+from ..data.object_tags import tag_source
 from ..data.region_store import normalized_boxes
 
 
 class UnimoHubInterface(GeneratorHubInterface):
     def __init__(self, cfg, task, model, detector=None):
-        super().__init__(cfg, task, [model])
+        super().__init__(cfg, task, [model])  # self.bpe: from explicit bpe=... options, else None
         self.model = model
-        if self.bpe is None:
-            self.bpe = task.build_bpe(Namespace(bpe=None))
         self.detector = detector
+        self._bpe_known = self.bpe is not None
 
-    def _regions(self, regions, boxes=None, width=None, height=None):
-        """(1, R, D) features, (1, R, 5) normalised boxes from pixel boxes (with the image size),
-        already normalised 5-d boxes, or an image file through the configured detector."""
+    def _text_bpe(self):
+        """The BPE of text: explicit options, else the task's (None for ``none``). Looked up at the first
+        text, so a checkpoint that records no BPE still encodes images."""
+        if not self._bpe_known:
+            self.bpe = self.task.build_bpe(Namespace(bpe=None))
+            self._bpe_known = True
+        return self.bpe
+
+    def _regions(self, regions, boxes=None, width=None, height=None, cls_probs=None):
+        """(1, R, D) features, (1, R, 5) normalised boxes from pixel boxes (with the image size) or
+        already normalised 5-d boxes, and the (R, C) class probabilities when given; or all three from an
+        image file through the configured detector. R is cut to the task's regions per image."""
         if isinstance(regions, str):
             if self.detector is None:
                 raise ValueError("captioning an image file needs a region detector: pass detector_weights= "
@@ -43,7 +55,7 @@ class UnimoHubInterface(GeneratorHubInterface):
             with Image.open(regions) as image:
                 pixels = to_tensor(image.convert("RGB"))
             found = self.detector.extract([pixels.to(self.device)])[0]
-            regions, boxes = found["features"], found["boxes"]
+            regions, boxes, cls_probs = found["features"], found["boxes"], found["cls_probs"]
             height, width = pixels.shape[-2:]
         features = (regions.float() if torch.is_tensor(regions)
                     else torch.tensor(np.asarray(regions, dtype=np.float32)))
@@ -56,16 +68,36 @@ class UnimoHubInterface(GeneratorHubInterface):
             raise ValueError(f"boxes must be (R, 4) pixel boxes or (R, 5) normalised boxes, got {boxes.shape}")
         if len(boxes) != len(features):
             raise ValueError(f"{len(features)} region features but {len(boxes)} boxes")
+        if cls_probs is not None:
+            cls_probs = torch.tensor(np.asarray(cls_probs.cpu() if torch.is_tensor(cls_probs) else cls_probs,
+                                                dtype=np.float32))
+            if len(cls_probs) != len(features):
+                raise ValueError(f"{len(features)} region features but {len(cls_probs)} rows of cls_probs")
         limit = getattr(self.task.cfg, "max_regions_per_image", len(features))
         features, boxes = features[:limit], torch.from_numpy(boxes[:limit])
-        return features[None].to(self.device), boxes[None].to(self.device)
+        cls_probs = None if cls_probs is None else cls_probs[:limit]
+        return features[None].to(self.device), boxes[None].to(self.device), cls_probs
+
+    def _caption_source(self, cls_probs):
+        """``<s> tags </s>`` for a checkpoint trained with ``--object-tags``, built as its dataset does;
+        nothing otherwise."""
+        tagger = self.task.object_tagger()
+        if tagger is not None:
+            if cls_probs is None:
+                raise ValueError(f"this checkpoint reads object tags (--object-tags {tagger.labels_prefix}): "
+                                 "caption() needs the regions' class probabilities, cls_probs= (one row of "
+                                 "detector classes per region), or an image file and a detector")
+            tagger.check_classes(cls_probs.shape[-1], "cls_probs")
+        return tag_source(tagger, cls_probs)
 
     @torch.no_grad()
-    def caption(self, regions, boxes=None, width=None, height=None, beam: int = 5, **generation) -> str:
-        """A caption of one image: its region features and boxes, or an image file path."""
-        features, boxes = self._regions(regions, boxes, width, height)
+    def caption(self, regions, boxes=None, width=None, height=None, beam: int = 5, cls_probs=None,
+                **generation) -> str:
+        """A caption of one image: its region features and boxes (and class probabilities, which a
+        checkpoint trained with object tags needs), or an image file path."""
+        features, boxes, cls_probs = self._regions(regions, boxes, width, height, cls_probs)
         sample = {"id": torch.zeros(1, dtype=torch.long), "net_input": {
-            "src_tokens": torch.zeros(1, 0, dtype=torch.long, device=self.device),
+            "src_tokens": self._caption_source(cls_probs)[None].to(self.device),
             "regions": features, "boxes": boxes,
             "region_padding_mask": torch.zeros(features.shape[:2], dtype=torch.bool, device=self.device)}}
         options = copy.deepcopy(self.cfg.generation)
@@ -99,7 +131,7 @@ class UnimoHubInterface(GeneratorHubInterface):
     @torch.no_grad()
     def encode_image(self, regions, boxes=None, width=None, height=None) -> torch.Tensor:
         """The pooled ``[IMG]`` of the image encoded alone (the CMCL image representation), (H,)."""
-        features, boxes = self._regions(regions, boxes, width, height)
+        features, boxes, _ = self._regions(regions, boxes, width, height)
         _, image_states, _ = self.model.extract_features(regions=features, boxes=boxes)
         return self.model.pooled_image(image_states)[0]
 
@@ -109,11 +141,13 @@ class UnimoHubInterface(GeneratorHubInterface):
 
     def decode(self, tokens: torch.Tensor) -> str:
         text = self.tgt_dict.string(utils.strip_pad(tokens, self.tgt_dict.pad()).cpu())
-        return self.bpe.decode(text) if self.bpe is not None else text
+        bpe = self._text_bpe()
+        return bpe.decode(text) if bpe is not None else text
 
     def encode(self, sentence: str) -> torch.Tensor:
-        if self.bpe is not None:
-            sentence = self.bpe.encode(sentence)
+        bpe = self._text_bpe()
+        if bpe is not None:
+            sentence = bpe.encode(sentence)
         return self.src_dict.encode_line(sentence, add_if_not_exist=False).long()
 
 

@@ -8,19 +8,18 @@ from typing import Optional
 
 import numpy as np
 from fairseq.data import data_utils
-from fairseq.dataclass import FairseqDataclass
 from omegaconf import II
 
 from ..data.labeled_dataset import ClassTargets, LabeledDataset, SoftTargets
 from ..data.labeled_splits import read_labeled_manifest, read_labels
 from ..data.region_store import open_region_store_of
-from .unimo_task import UnimoTask
+from .unimo_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class LabeledTaskConfig(FairseqDataclass):
+class LabeledTaskConfig(UnimoTaskConfig):
     data: str = field(default="", metadata={"help": "output directory of a data_scripts/prepare_*.py script "
                                                     "(dict.txt, labels.txt, per-split inputs and targets)"})
     region_store: Optional[str] = field(
@@ -53,6 +52,9 @@ class LabeledTask(UnimoTask):
         if self.IMAGES:
             self.store = open_region_store_of(self.data_dir, cfg.region_store, "--region-store")
         self.embed_dim = None
+
+    def data_dirs(self):
+        return [self.data_dir]
 
     def make_head(self, embed_dim):
         raise NotImplementedError

@@ -21,7 +21,6 @@ from fairseq.tasks import register_task
 from ..data.caption_binarizer import ROWS_SUFFIX
 from ..data.caption_generation import CaptionGenerationDataset
 from ..data.caption_images import read_caption_images
-from ..data.object_tags import ObjectTagger
 from ..data.region_store import open_region_store_of
 from .unimo_generation import GenerationEvalConfig, UnimoGenerationTask
 
@@ -53,8 +52,8 @@ class UnimoCaptionTask(UnimoGenerationTask):
     def _pairs_dir(self):
         return self.cfg.pair_data or os.path.join(self.cfg.data, "pairs")
 
-    def data_output(self):
-        return self._pairs_dir()
+    def data_dirs(self):
+        return [self._pairs_dir()]
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         prefix = os.path.join(self._pairs_dir(), split)
@@ -62,10 +61,8 @@ class UnimoCaptionTask(UnimoGenerationTask):
         if captions is None:
             raise FileNotFoundError(f"{prefix}.bin/.idx: no caption split {split!r} (binarize_captions.py)")
         store = open_region_store_of(self._pairs_dir(), self.cfg.pair_region_store, "--pair-region-store")
-        tagger = None
-        if self.cfg.object_tags is not None:
-            tagger = ObjectTagger(self.cfg.object_tags, self.dictionary, self.cfg.object_tag_threshold,
-                                  self.cfg.max_object_tags)
+        tagger = self.object_tagger()
+        if tagger is not None:
             tagger.check_classes(store.num_classes, f"region store {store.path}")
         if split in self.cfg.train_splits.split(","):
             rows = np.load(prefix + ROWS_SUFFIX, mmap_mode="r")

@@ -1,30 +1,26 @@
 """What the seq2seq fine-tuning tasks share: BPE for decoding, and BLEU on the validation set.
 
-The BPE defaults to the one the data was binarized with (its manifest), so ``fairseq-generate``
-prints detokenized ``D-`` lines without BPE options. ``--eval-bleu`` generates during validation and
-logs sacreBLEU's sufficient statistics, summed over batches like fairseq's translation task, against
-every reference of a sample, for checkpoint selection (``--best-checkpoint-metric bleu
---maximize-best-checkpoint-metric``).
+The BPE defaults to the one the task records (``--bpe-record``, from the data's manifests, see
+``unimo_plugin/tasks/unimo_task.py``), so ``fairseq-generate`` prints detokenized ``D-`` lines without
+BPE options. ``--eval-bleu`` generates during validation and logs sacreBLEU's sufficient statistics,
+summed over batches like fairseq's translation task, against every reference of a sample, for
+checkpoint selection (``--best-checkpoint-metric bleu --maximize-best-checkpoint-metric``).
 """
 import json
 import logging
-import os
 from argparse import Namespace
 from dataclasses import dataclass, field
 
 from fairseq import metrics, utils
-from fairseq.data.encoders import build_bpe
-from fairseq.dataclass import FairseqDataclass
 
-from ..data.outputs import manifest_path, read_manifest
-from .unimo_task import UnimoTask
+from .unimo_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
 BLEU_ORDER = 4
 
 
 @dataclass
-class GenerationEvalConfig(FairseqDataclass):
+class GenerationEvalConfig(UnimoTaskConfig):
     eval_bleu: bool = field(default=False, metadata={"help": "generate on the validation set and log BLEU"})
     eval_bleu_args: str = field(
         default='{"beam": 5, "max_len_b": 30}',
@@ -38,22 +34,8 @@ class UnimoGenerationTask(UnimoTask):
         self._bpe = None
         self._bleu_generator = None
 
-    def data_output(self):
-        """The binarized output whose manifest records the data's BPE."""
-        raise NotImplementedError
-
-    def build_bpe(self, args):
-        bpe = super().build_bpe(args)
-        if bpe is not None:
-            return bpe
-        path = self.data_output()
-        cfg = read_manifest(path).get("bpe") if os.path.exists(manifest_path(path)) else None
-        if cfg is not None:
-            logger.info(f"decoding with the BPE recorded in {manifest_path(path)}: {cfg}")
-        return None if cfg is None else build_bpe(Namespace(**cfg))
-
     def decode(self, tokens):
-        """Token ids -> text, through the data's BPE when it has one (as fairseq-generate's D- lines)."""
+        """Token ids -> text, through the recorded BPE unless it is ``none`` (as fairseq-generate's D- lines)."""
         if self._bpe is None:
             self._bpe = self.build_bpe(Namespace(bpe=None)) or False
         text = self.dictionary.string(tokens.int().cpu(), unk_string="UNKNOWNTOKENINHYP")

@@ -17,19 +17,17 @@ from typing import List, Optional
 
 import numpy as np
 from fairseq.data import PrependTokenDataset, TokenBlockDataset, data_utils
-from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import register_task
 from omegaconf import II
 
 from ..data import cmcl_sidecars
 from ..data.image_corpus import ImageCorpusDataset
 from ..data.modality_mix import ModalityMixDataset
-from ..data.object_tags import ObjectTagger
 from ..data.outputs import manifest_path
 from ..data.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
 from ..data.region_store import RegionStore, open_region_store_of
 from ..data.text_corpus import TextCorpusDataset
-from .unimo_task import UnimoTask
+from .unimo_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +35,7 @@ CORPORA = ("text", "image", "pair")
 
 
 @dataclass
-class UnimoPretrainConfig(FairseqDataclass):
+class UnimoPretrainConfig(UnimoTaskConfig):
     data: str = field(default="", metadata={"help": "directory with dict.txt and (by default) the corpora "
                                                     "text/, images/ and pairs/"})
     text_data: Optional[str] = field(default=None, metadata={"help": "text corpus dir (default DATA/text)"})
@@ -98,6 +96,9 @@ class UnimoPretrainTask(UnimoTask):
     def _corpus_dir(self, name):
         given = {"text": self.cfg.text_data, "image": self.cfg.image_data, "pair": self.cfg.pair_data}[name]
         return given or os.path.join(self.cfg.data, {"text": "text", "image": "images", "pair": "pairs"}[name])
+
+    def data_dirs(self):
+        return [self._corpus_dir("text"), self._corpus_dir("pair")]
 
     def _ratios(self, corpora):
         if self.cfg.modality_ratios == "by-size":
@@ -166,12 +167,11 @@ class UnimoPretrainTask(UnimoTask):
         sidecars = {kind: cmcl_sidecars.CaptionSidecar(prefix, kind, len(captions), store)
                     for kind in cmcl_sidecars.KINDS if self.cfg.cmcl and cmcl_sidecars.exists(prefix, kind)}
         limits = {kind: getattr(self.cfg, key) for kind, key in CMCL_LIMIT_KEYS.items()}
-        tagger = None if self.cfg.object_tags is None else ObjectTagger(
-            self.cfg.object_tags, self.dictionary, self.cfg.object_tag_threshold, self.cfg.max_object_tags)
         return PairCorpusDataset(
             captions, image_rows, store, self.dictionary, self.mask_idx, self.cfg.seed, self.cfg.mask_prob,
             self.cfg.region_mask_prob, self.cfg.region_overlap_threshold, self.cfg.seq2seq_prob,
-            self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, self.cfg.cmcl, sidecars, limits, tagger)
+            self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, self.cfg.cmcl, sidecars, limits,
+            self.object_tagger())
 
     def max_positions(self):
         return None  # samples are cut to --tokens-per-sample / --max-caption-tokens; the model sets the limit

@@ -17,7 +17,6 @@ from typing import Optional
 
 import numpy as np
 from fairseq.data import data_utils
-from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import register_task
 from omegaconf import II
 
@@ -25,13 +24,13 @@ from ..data.region_store import open_region_store_of
 from ..data.retrieval_negatives import MinedNegatives, default_output
 from ..data.retrieval_pairs import RetrievalPairsDataset
 from ..models.cross_encoder import HEAD_NAME, retrieval_head
-from .unimo_task import UnimoTask
+from .unimo_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class UnimoRetrievalConfig(FairseqDataclass):
+class UnimoRetrievalConfig(UnimoTaskConfig):
     data: str = field(default="", metadata={"help": "directory with dict.txt and (by default) the caption "
                                                     "dataset pairs/"})
     pair_data: Optional[str] = field(default=None, metadata={"help": "caption dataset dir (default DATA/pairs)"})
@@ -61,6 +60,9 @@ class UnimoRetrievalTask(UnimoTask):
     @property
     def pair_dir(self):
         return self.cfg.pair_data or os.path.join(self.cfg.data, "pairs")
+
+    def data_dirs(self):
+        return [self.pair_dir]
 
     def build_model(self, cfg, from_checkpoint=False):
         self.embed_dim = cfg.encoder_embed_dim  # the head's width follows the model's

@@ -43,8 +43,8 @@ class UnimoSeq2seqConfig(GenerationEvalConfig):
 class UnimoSeq2seqTask(UnimoGenerationTask):
     cfg: UnimoSeq2seqConfig
 
-    def data_output(self):
-        return os.path.normpath(self.cfg.data)
+    def data_dirs(self):
+        return [os.path.normpath(self.cfg.data)]
 
     def _truncated(self, dataset, length, bos):
         """Cut to ``length`` tokens keeping the final ``</s>`` (and a leading ``<s>`` when ``bos``)."""
