@@ -46,7 +46,7 @@ def fairseq_train(data, save_dir, max_update, *extra):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("retrieval")
-    karpathy, store, corpus = write_retrieval_data(str(root / "raw"), {"train": 64, "val": 8, "test": 12},
+    karpathy, store, corpus = write_retrieval_data(str(root / "raw"), {"train": 64, "val": 16, "test": 12},
                                                    captions_per_image=3)
     train_bpe([corpus], str(root / "bpe"), vocab_size=300, min_frequency=1, only_seen_tokens=True)
     data = root / "data"
@@ -65,7 +65,7 @@ def trained(tmp_path_factory):
 @pytest.mark.slow
 def test_fine_tuning_beats_chance_in_training_and_evaluation(trained, capsys):
     chance = 100 / (1 + NUM_NEGATIVES)  # the positive ranked first in its group at random
-    assert trained["accuracy"][-1] > chance + 25, trained["accuracy"]
+    assert np.mean(trained["accuracy"][-2:]) > chance + 25, trained["accuracy"]  # 48 groups: noisy one by one
     recall, cost = cross_retrieval.main([trained["checkpoint"], "--data", trained["data"], "--split", "test",
                                          "--no-progress"])
     assert (cost["images"], cost["captions"], cost["pairs_scored"]) == (12, 36, 12 * 36)
