@@ -44,9 +44,9 @@ def parse_args(argv=None):
 def setup(args, root):
     import unimo_plugin  # noqa: F401
     from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
-    from unimo_plugin.data import synthetic_corpora
     from unimo_plugin.models.unimo import UnimoConfig, UnimoModel
     from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
+    from unimo_plugin.testing import synthetic_corpora
 
     d = synthetic_corpora.dictionary(2000)
     synthetic_corpora.build(root, d, num_images=200, captions_per_image=2, feature_dim=2048, num_classes=1601,

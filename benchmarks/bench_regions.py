@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.region_extraction import benchmark_extraction  # noqa: E402
-from unimo_plugin.data.region_import import import_regions, tsv_line_offsets  # noqa: E402
-from unimo_plugin.data.region_store import RegionStore, normalized_boxes  # noqa: E402
+from unimo_plugin.formats.region_store import RegionStore, normalized_boxes  # noqa: E402
+from unimo_plugin.preprocess.regions.region_extraction import benchmark_extraction  # noqa: E402
+from unimo_plugin.preprocess.regions.region_import import import_regions, tsv_line_offsets  # noqa: E402
 
 FEATURE_DIM = 2048
 

@@ -1,6 +1,6 @@
 """Two-stage vs exhaustive cross-encoder retrieval: time and recall on 1,000 images x 5,000 captions.
 
-A synthetic Karpathy split (unimo_plugin.data.synthetic_retrieval: region features encode a colour,
+A synthetic Karpathy split (unimo_plugin.testing.synthetic_retrieval: region features encode a colour,
 shape, size and side that the captions name) goes through binarize_captions; a tiny unimo model is
 fine-tuned briefly with ``fairseq-train --task unimo_retrieval --bi-encoder-weight 1`` (so its
 bi-encoder is aligned too), then the test split is searched both ways in one process:
@@ -28,11 +28,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.bpe_training import train_bpe  # noqa: E402
-from unimo_plugin.data.caption_binarizer import binarize_captions  # noqa: E402
-from unimo_plugin.data.synthetic_retrieval import write_retrieval_data  # noqa: E402
 from unimo_plugin.evaluation.cross_retrieval import PairScorer, load_checkpoint, two_stage_scores  # noqa: E402
 from unimo_plugin.evaluation.retrieval import embed_split  # noqa: E402
+from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions  # noqa: E402
+from unimo_plugin.preprocess.text.bpe_training import train_bpe  # noqa: E402
+from unimo_plugin.testing.synthetic_retrieval import write_retrieval_data  # noqa: E402
 
 KS = (1, 5, 10)
 TINY = ["--arch", "unimo_tiny", "--encoder-layers", "2", "--encoder-embed-dim", "64", "--encoder-ffn-embed-dim", "128",

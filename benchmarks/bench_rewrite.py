@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Throughput of the CMCL text rewriting and retrieval against naive versions, side by side.
 
-(a) Scene-graph rewriting (unimo_plugin/data/scene_graph_rewriting.py) of the sample data's
+(a) Scene-graph rewriting (unimo_plugin/preprocess/cmcl/scene_graph_rewriting.py) of the sample data's
     captions: the script's run (spaCy ``nlp.pipe`` batches without the unneeded pipes, on 1 and on
     ``--workers`` processes) against the naive way: SceneGraphParser's ``parse(text)`` per caption,
     which calls the full spaCy pipeline once per caption, in one process. Both draw from the same
     vocabulary with the same seed, so their negatives must be identical (checked). Times include
     loading the spaCy model (in every worker).
-(b) TF-IDF hard negatives (unimo_plugin/data/tfidf_negatives.py) of ``--tfidf-captions`` synthetic
+(b) TF-IDF hard negatives (unimo_plugin/preprocess/cmcl/tfidf_negatives.py) of ``--tfidf-captions`` synthetic
     captions, 5 per image, against a naive per-query loop (one sparse product with the whole
     collection and a top-k per caption), timed on ``--naive-queries`` captions and extrapolated.
     The synthetic captions follow a Zipf-Mandelbrot law over ``--tfidf-vocab`` words (a few percent of
@@ -30,12 +30,19 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data import sample_scenes  # noqa: E402
-from unimo_plugin.data.cmcl_raw import read_captions, read_cmcl_raw  # noqa: E402
-from unimo_plugin.data.scene_graph_rewriting import (  # noqa: E402
-    DEFAULT_SPACY_MODEL, SceneGraphParser, Vocabulary, add_phrasal_prepositions, caption_graph, caption_negatives, rewrite_split,
-    true_captions_by_image)
-from unimo_plugin.data.tfidf_negatives import fit_tfidf, tfidf_negatives  # noqa: E402
+from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw  # noqa: E402
+from unimo_plugin.preprocess.cmcl.scene_graph_rewriting import (
+    DEFAULT_SPACY_MODEL,
+    SceneGraphParser,
+    Vocabulary,
+    add_phrasal_prepositions,
+    caption_graph,
+    caption_negatives,
+    rewrite_split,
+    true_captions_by_image,
+)
+from unimo_plugin.preprocess.cmcl.tfidf_negatives import fit_tfidf, tfidf_negatives  # noqa: E402
+from unimo_plugin.testing import sample_scenes  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_PAIRS = os.path.join(REPO, "sample_data", "pairs")

@@ -20,10 +20,10 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.bpe import add_bpe_args, bpe_config
-from unimo_plugin.data.caption_binarizer import binarize_captions, merge_caption_shards
-from unimo_plugin.data.caption_sources import FORMATS, ID_FIELDS
-from unimo_plugin.data.outputs import InputError, add_sharding_args
+from unimo_plugin.common.artifacts import InputError, add_sharding_args
+from unimo_plugin.formats.bpe import add_bpe_args, bpe_config
+from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions, merge_caption_shards
+from unimo_plugin.preprocess.captions.caption_sources import FORMATS, ID_FIELDS
 
 
 def get_parser():

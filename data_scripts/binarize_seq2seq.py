@@ -11,9 +11,9 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.bpe import add_bpe_args, bpe_config
-from unimo_plugin.data.outputs import InputError
-from unimo_plugin.data.seq2seq_binarizer import binarize_seq2seq
+from unimo_plugin.common.artifacts import InputError
+from unimo_plugin.formats.bpe import add_bpe_args, bpe_config
+from unimo_plugin.preprocess.text.seq2seq_binarizer import binarize_seq2seq
 
 
 def get_parser():

@@ -14,9 +14,9 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.bpe import add_bpe_args, bpe_config
-from unimo_plugin.data.outputs import InputError, add_sharding_args
-from unimo_plugin.data.text_binarizer import binarize_text, merge_text_shards
+from unimo_plugin.common.artifacts import InputError, add_sharding_args
+from unimo_plugin.formats.bpe import add_bpe_args, bpe_config
+from unimo_plugin.preprocess.text.text_binarizer import binarize_text, merge_text_shards
 
 
 def get_parser():

@@ -14,9 +14,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.bpe import add_bpe_args, bpe_config  # noqa: E402
-from unimo_plugin.data.cmcl_sidecar_builder import FIELDS, build_cmcl_sidecars, default_inputs  # noqa: E402
-from unimo_plugin.data.outputs import InputError  # noqa: E402
+from unimo_plugin.common.artifacts import InputError  # noqa: E402
+from unimo_plugin.formats.bpe import add_bpe_args, bpe_config  # noqa: E402
+from unimo_plugin.preprocess.cmcl.sidecar_builder import FIELDS, build_cmcl_sidecars, default_inputs  # noqa: E402
 
 
 def main(argv=None):

@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.outputs import InputError, atomic_output  # noqa: E402
-from unimo_plugin.data.region_store import RegionStore  # noqa: E402
+from unimo_plugin.common.artifacts import InputError, atomic_output  # noqa: E402
+from unimo_plugin.formats.region_store import RegionStore  # noqa: E402
 
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
            "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#000075"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Extract region features from a folder of images (.jpg/.jpeg/.png, id = file stem) into a region
-store (see unimo_plugin/data/region_store.py) with a bottom-up-attention style Faster R-CNN built
-from torchvision (unimo_plugin/data/region_detector.py).
+store (see unimo_plugin/formats/region_store.py) with a bottom-up-attention style Faster R-CNN built
+from torchvision (unimo_plugin/models/region_detector.py).
 
 Examples::
 
@@ -19,11 +19,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.outputs import InputError, add_run_args  # noqa: E402
-from unimo_plugin.data.region_detector import BACKBONES, RegionDetector  # noqa: E402
-from unimo_plugin.data.region_extraction import extract_regions  # noqa: E402
-from unimo_plugin.data.region_shards import print_shard_results  # noqa: E402
-from unimo_plugin.data.region_store import FEATURE_DTYPES  # noqa: E402
+from unimo_plugin.common.artifacts import InputError, add_run_args  # noqa: E402
+from unimo_plugin.formats.region_store import FEATURE_DTYPES  # noqa: E402
+from unimo_plugin.models.region_detector import BACKBONES, RegionDetector  # noqa: E402
+from unimo_plugin.preprocess.regions.region_extraction import extract_regions  # noqa: E402
+from unimo_plugin.preprocess.regions.region_shards import print_shard_results  # noqa: E402
 
 DETECTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(RegionDetector).parameters.items()}
 

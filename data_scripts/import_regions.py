@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Import detector region features (bottom-up-attention TSV, UNIMO TSV, per-image .npz) into a
-memory-mapped region store (see unimo_plugin/data/region_store.py).
+memory-mapped region store (see unimo_plugin/formats/region_store.py).
 
 Examples::
 
@@ -14,11 +14,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.outputs import InputError, add_run_args  # noqa: E402
-from unimo_plugin.data.region_import import FORMATS, import_regions  # noqa: E402
-from unimo_plugin.data.region_shards import print_shard_results  # noqa: E402
-from unimo_plugin.data.region_store import FEATURE_DTYPES  # noqa: E402
-
+from unimo_plugin.common.artifacts import InputError, add_run_args  # noqa: E402
+from unimo_plugin.formats.region_store import FEATURE_DTYPES  # noqa: E402
+from unimo_plugin.preprocess.regions.region_import import FORMATS, import_regions  # noqa: E402
+from unimo_plugin.preprocess.regions.region_shards import print_shard_results  # noqa: E402
 
 EPILOG = """\
 Without --shard-id, every shard runs in turn in this process. Outputs are atomic: a store

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the bundled sample dataset: everything ``--task unimo_pretrain`` reads, made offline in minutes.
 
-Rendered scenes of coloured shapes (unimo_plugin/data/sample_scenes.py) with compositional captions,
+Rendered scenes of coloured shapes (unimo_plugin/testing/sample_scenes.py) with compositional captions,
 ground-truth boxes, image-only scenes, a text corpus of the same language, and a few real photographs
 shipped inside scikit-image. The raw files are then run through the project's real data scripts, as
 a user would run them, each as its own process:
@@ -48,9 +48,9 @@ from tqdm import tqdm
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from unimo_plugin.data.outputs import atomic_output, is_complete, read_manifest, write_manifest  # noqa: E402
-from unimo_plugin.data.parallel import batched, ordered_map  # noqa: E402
-from unimo_plugin.data.sample_scenes import captions, render_scene, sample_scene, text_document  # noqa: E402
+from unimo_plugin.common.artifacts import atomic_output, is_complete, read_manifest, write_manifest  # noqa: E402
+from unimo_plugin.common.parallel import batched, ordered_map  # noqa: E402
+from unimo_plugin.testing.sample_scenes import captions, render_scene, sample_scene, text_document  # noqa: E402
 
 SCRIPTS = os.path.join(REPO_ROOT, "data_scripts")
 # Independent random streams, so that e.g. more train scenes never change the valid scenes.

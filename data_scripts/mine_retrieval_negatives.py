@@ -26,10 +26,10 @@ import torch
 from fairseq import checkpoint_utils, utils
 from fairseq.data import data_utils
 
-from unimo_plugin.data.outputs import InputError, add_run_args
-from unimo_plugin.data.region_store import open_region_store_of
-from unimo_plugin.data.retrieval_negatives import default_output, mine_split
+from unimo_plugin.common.artifacts import InputError, add_run_args
 from unimo_plugin.evaluation.retrieval import PLUGIN_DIR
+from unimo_plugin.formats.region_store import open_region_store_of
+from unimo_plugin.preprocess.finetune.negative_mining import default_output, mine_split
 
 
 def get_parser():

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sentence-level paraphrases of a caption split by back-translation (en -> pivot -> en) with two
 fairseq translation models, or imported from a TSV, as a CMCL positives file (cmcl_raw JSON lines,
-see unimo_plugin/data/back_translation.py).
+see unimo_plugin/preprocess/cmcl/back_translation.py).
 
 Examples::
 
@@ -23,8 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from unimo_plugin.data.back_translation import BackTranslator, paraphrase_split  # noqa: E402
-from unimo_plugin.data.outputs import InputError, add_sharding_args  # noqa: E402
+from unimo_plugin.common.artifacts import InputError, add_sharding_args  # noqa: E402
+from unimo_plugin.preprocess.cmcl.back_translation import BackTranslator, paraphrase_split  # noqa: E402
 
 EPILOG = """\
 A model directory holds a fairseq translation checkpoint trained with explicit -s/-t languages and

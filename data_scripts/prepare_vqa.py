@@ -17,11 +17,11 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.bpe import bpe_config
-from unimo_plugin.data.labeled_script_args import add_labeled_output_args, print_labeled_summary
-from unimo_plugin.data.labeled_splits import write_labeled_splits
-from unimo_plugin.data.outputs import InputError
-from unimo_plugin.data.vqa_sources import assign_soft_targets, build_answer_vocabulary, read_vqa_split
+from unimo_plugin.cli.labeled_args import add_labeled_output_args, print_labeled_summary
+from unimo_plugin.common.artifacts import InputError
+from unimo_plugin.formats.bpe import bpe_config
+from unimo_plugin.formats.labeled_sets import write_labeled_splits
+from unimo_plugin.preprocess.finetune.vqa_sources import assign_soft_targets, build_answer_vocabulary, read_vqa_split
 
 
 def get_parser():

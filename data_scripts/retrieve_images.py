@@ -22,9 +22,9 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.image_retrieval import SIMILARITIES, WEIGHTED_METRICS, retrieve_image_items
-from unimo_plugin.data.region_store import RegionStore, region_store_of
-from unimo_plugin.data.tfidf_negatives import add_faiss_args, add_retrieval_args, run_retrieval
+from unimo_plugin.formats.region_store import RegionStore, region_store_of
+from unimo_plugin.preprocess.cmcl.image_retrieval import SIMILARITIES, WEIGHTED_METRICS, retrieve_image_items
+from unimo_plugin.preprocess.cmcl.tfidf_negatives import add_faiss_args, add_retrieval_args, run_retrieval
 
 
 def get_parser():

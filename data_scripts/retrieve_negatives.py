@@ -26,8 +26,14 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.tfidf_negatives import (add_faiss_args, add_retrieval_args, add_tfidf_args, negative_items,
-                                               run_retrieval, tfidf_negatives)
+from unimo_plugin.preprocess.cmcl.tfidf_negatives import (
+    add_faiss_args,
+    add_retrieval_args,
+    add_tfidf_args,
+    negative_items,
+    run_retrieval,
+    tfidf_negatives,
+)
 
 WHAT = "negatives/tfidf"
 

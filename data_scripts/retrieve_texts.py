@@ -23,9 +23,19 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.text_retrieval import (ENCODERS, SentenceTransformerEncoder, read_corpus, similar_texts,
-                                              text_items)
-from unimo_plugin.data.tfidf_negatives import add_faiss_args, add_retrieval_args, add_tfidf_args, run_retrieval
+from unimo_plugin.preprocess.cmcl.text_retrieval import (
+    ENCODERS,
+    SentenceTransformerEncoder,
+    read_corpus,
+    similar_texts,
+    text_items,
+)
+from unimo_plugin.preprocess.cmcl.tfidf_negatives import (
+    add_faiss_args,
+    add_retrieval_args,
+    add_tfidf_args,
+    run_retrieval,
+)
 
 
 def get_parser():

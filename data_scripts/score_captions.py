@@ -22,12 +22,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.caption_images import read_caption_images  # noqa: E402
-from unimo_plugin.data.outputs import InputError  # noqa: E402
+from unimo_plugin.common.artifacts import InputError  # noqa: E402
 from unimo_plugin.evaluation.caption_metrics import random_train_captions, score_captions  # noqa: E402
-from unimo_plugin.evaluation.generate_output import (generate_output_file, hypotheses_in_order,  # noqa: E402
-                                                     read_hypotheses)
+from unimo_plugin.evaluation.generate_output import generate_output_file, hypotheses_in_order, read_hypotheses
 from unimo_plugin.evaluation.score_report import print_scores, write_scores_json  # noqa: E402
+from unimo_plugin.formats.caption_sets import read_caption_images  # noqa: E402
 
 
 def get_parser():

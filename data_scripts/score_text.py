@@ -19,9 +19,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.data.outputs import InputError  # noqa: E402
-from unimo_plugin.evaluation.generate_output import (generate_output_file, hypotheses_in_order,  # noqa: E402
-                                                     read_hypotheses)
+from unimo_plugin.common.artifacts import InputError  # noqa: E402
+from unimo_plugin.evaluation.generate_output import generate_output_file, hypotheses_in_order, read_hypotheses
 from unimo_plugin.evaluation.score_report import print_scores, write_scores_json  # noqa: E402
 from unimo_plugin.evaluation.text_metrics import read_references, score_text  # noqa: E402
 

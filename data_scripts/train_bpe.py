@@ -12,8 +12,8 @@ import argparse
 import logging
 import sys
 
-from unimo_plugin.data.bpe_training import train_bpe
-from unimo_plugin.data.outputs import InputError
+from unimo_plugin.common.artifacts import InputError
+from unimo_plugin.preprocess.text.bpe_training import train_bpe
 
 
 def get_parser():

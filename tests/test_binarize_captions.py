@@ -9,14 +9,14 @@ from argparse import Namespace
 
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT, run_cli
-from unimo_plugin.data.bpe_training import train_bpe
-from unimo_plugin.data.caption_binarizer import binarize_captions
-from unimo_plugin.data.caption_sources import read_captions, read_karpathy
-from unimo_plugin.data.outputs import InputError, read_manifest
-from unimo_plugin.data.region_store import RegionStore, RegionStoreWriter, region_store_of
-from unimo_plugin.data.text_binarizer import binarize_text
+
+from unimo_plugin.common.artifacts import InputError, read_manifest
+from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter, region_store_of
+from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
+from unimo_plugin.preprocess.captions.caption_sources import read_captions, read_karpathy
+from unimo_plugin.preprocess.text.bpe_training import train_bpe
+from unimo_plugin.preprocess.text.text_binarizer import binarize_text
 
 SCRIPT = [sys.executable, os.path.join(REPO_ROOT, "data_scripts", "binarize_captions.py")]
 cli_main = runpy.run_path(SCRIPT[1])["main"]  # in-process: same parsing, no interpreter start-up

@@ -9,16 +9,16 @@ import sys
 from argparse import Namespace
 
 import pytest
+from conftest import REPO_ROOT, fairseq_bin, run_cli
 from fairseq.data import Dictionary
 from fairseq.data.encoders import build_bpe
 from fairseq.tasks import FairseqTask
 from fairseq.tokenizer import tokenize_line
 
-from conftest import REPO_ROOT, fairseq_bin, run_cli
-from unimo_plugin.data.bpe import bpe_config
-from unimo_plugin.data.bpe_training import train_bpe
-from unimo_plugin.data.outputs import InputError, read_manifest
-from unimo_plugin.data.text_binarizer import binarize_text, merge_text_shards
+from unimo_plugin.common.artifacts import InputError, read_manifest
+from unimo_plugin.formats.bpe import bpe_config
+from unimo_plugin.preprocess.text.bpe_training import train_bpe
+from unimo_plugin.preprocess.text.text_binarizer import binarize_text, merge_text_shards
 
 SCRIPTS = os.path.join(REPO_ROOT, "data_scripts")
 HAS_FASTBPE = importlib.util.find_spec("fastBPE") is not None
@@ -203,7 +203,7 @@ def test_bad_input_names_file_and_line(work, tmp_path, capsys):
 
 
 def test_line_ranges_partition_the_file_across_read_blocks(tmp_path, monkeypatch):
-    from unimo_plugin.data import text_files
+    from unimo_plugin.common import text_files
 
     monkeypatch.setattr(text_files, "_BLOCK", 3)  # shard starts found across many read blocks
     path = tmp_path / "lines.txt"

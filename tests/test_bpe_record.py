@@ -10,19 +10,19 @@ from argparse import Namespace
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT, fairseq_bin, run_cli
 from fairseq.data.encoders import build_bpe
 
-from conftest import REPO_ROOT, fairseq_bin, run_cli
-from unimo_plugin.data import synthetic_corpora
-from unimo_plugin.data.bpe import build_recorded_bpe
-from unimo_plugin.data.bpe_training import train_bpe
-from unimo_plugin.data.caption_binarizer import binarize_captions
-from unimo_plugin.data.outputs import manifest_path, read_manifest, write_manifest
-from unimo_plugin.data.region_store import RegionStore
-from unimo_plugin.data.synthetic_retrieval import FEATURE_DIM, write_retrieval_data
-from unimo_plugin.data.text_binarizer import binarize_text
+from unimo_plugin.common.artifacts import manifest_path, read_manifest, write_manifest
+from unimo_plugin.formats.bpe import build_recorded_bpe
+from unimo_plugin.formats.region_store import RegionStore
+from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
+from unimo_plugin.preprocess.text.bpe_training import train_bpe
+from unimo_plugin.preprocess.text.text_binarizer import binarize_text
 from unimo_plugin.tasks.unimo_caption import UnimoCaptionConfig, UnimoCaptionTask
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
+from unimo_plugin.testing import synthetic_corpora
+from unimo_plugin.testing.synthetic_retrieval import FEATURE_DIM, write_retrieval_data
 
 SENTENCE = "a small red circle on the left"  # words of the synthetic captions
 GPT2 = {"bpe": "gpt2", "gpt2_encoder_json": "/elsewhere/encoder.json", "gpt2_vocab_bpe": "/elsewhere/vocab.bpe"}

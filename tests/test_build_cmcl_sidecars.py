@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
-from unimo_plugin.data.cmcl_raw import read_captions, write_cmcl_raw
-from unimo_plugin.data.region_store import RegionStoreWriter
+
+from unimo_plugin.formats.cmcl_candidates import read_captions, write_cmcl_raw
+from unimo_plugin.formats.region_store import RegionStoreWriter
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
 
 CAPTIONS = [("img0", "a red circle on the left."), ("img0", "a small red circle."),

@@ -17,9 +17,9 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
 from conftest import REPO_ROOT, build_unimo, fairseq_bin, random_regions, random_text
-from unimo_plugin.data import synthetic_corpora as pretrain_data
+
+from unimo_plugin.testing import synthetic_corpora as pretrain_data
 
 WORKERS = 2
 
@@ -68,9 +68,9 @@ def _finetune_cases():
     """Sum-reduced fine-tuning losses: fairseq's gradient is that of the concatenated batch."""
     from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
 
-    from unimo_plugin.criterions.classification import UnimoClassificationCriterion
-    from unimo_plugin.criterions.soft_bce import UnimoSoftBceCriterion
+    from unimo_plugin.criterions.unimo_classification import UnimoClassificationCriterion
     from unimo_plugin.criterions.unimo_retrieval import UnimoRetrievalCriterion, UnimoRetrievalCriterionConfig
+    from unimo_plugin.criterions.unimo_soft_bce import UnimoSoftBceCriterion
     from unimo_plugin.models.classification import PairClassificationHead
     from unimo_plugin.models.cross_encoder import HEAD_NAME, retrieval_head
     from unimo_plugin.models.heads import ClassificationHead

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unimo_plugin.data.region_store import RegionStore, RegionStoreWriter
+from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "data_scripts" / "draw_regions.py"

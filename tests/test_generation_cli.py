@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT, fairseq_bin, run_cli
 from PIL import Image
 
-from conftest import REPO_ROOT, fairseq_bin, run_cli
-from unimo_plugin.data.outputs import write_manifest
-from unimo_plugin.data.region_store import RegionStoreWriter
-from unimo_plugin.data.synthetic_corpora import write_tokens
+from unimo_plugin.common.artifacts import write_manifest
+from unimo_plugin.formats.region_store import RegionStoreWriter
+from unimo_plugin.testing.synthetic_corpora import write_tokens
 
 COLOURS, SHAPES = ["red", "green", "blue", "yellow", "purple"], ["star", "square", "circle", "triangle"]
 TINY = ["--arch", "unimo_tiny", "--encoder-layers", "2", "--encoder-embed-dim", "64", "--encoder-ffn-embed-dim",
@@ -148,7 +148,7 @@ def test_caption_finetune_and_fairseq_generate(caption_run):
 
 @pytest.mark.slow
 def test_hub_interface(caption_run):
-    from unimo_plugin.data.region_store import RegionStore
+    from unimo_plugin.formats.region_store import RegionStore
     from unimo_plugin.models import UnimoModel
 
     root, references = caption_run
@@ -190,7 +190,7 @@ class Detector(torch.nn.Module):
 def test_hub_caption_with_object_tags_is_fairseq_generates(tags_run):
     """The hub builds a tags checkpoint's source as its dataset does: the same captions as
     fairseq-generate, image by image, and (features being noise) the right ones only through the tags."""
-    from unimo_plugin.data.region_store import RegionStore
+    from unimo_plugin.formats.region_store import RegionStore
     from unimo_plugin.models import UnimoModel
 
     root, references = tags_run

@@ -6,12 +6,12 @@ fairseq only allows --fp16/--bf16 on GPU; this runs the same casts on the CPU.
 """
 import pytest
 import torch
+from conftest import build_unimo
 from fairseq import utils
 
-from conftest import build_unimo
 from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
-from unimo_plugin.data import synthetic_corpora
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
+from unimo_plugin.testing import synthetic_corpora
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

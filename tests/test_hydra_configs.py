@@ -2,13 +2,13 @@
 import os
 
 import pytest
+from conftest import REPO_ROOT, fairseq_bin, run_cli
 from omegaconf import OmegaConf
 
-from unimo_plugin.data import synthetic_corpora as pretrain_data
-from conftest import REPO_ROOT, fairseq_bin, run_cli
 from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterionConfig
 from unimo_plugin.models.unimo import UnimoConfig
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig
+from unimo_plugin.testing import synthetic_corpora as pretrain_data
 
 CONFIG_DIR = os.path.join(REPO_ROOT, "unimo_plugin", "config", "pretrain")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unimo_plugin.data.outputs import InputError, manifest_path
-from unimo_plugin.data.region_import import import_regions
-from unimo_plugin.data.region_store import RegionStore
+from unimo_plugin.common.artifacts import InputError, manifest_path
+from unimo_plugin.formats.region_store import RegionStore
+from unimo_plugin.preprocess.regions.region_import import import_regions
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "data_scripts" / "import_regions.py"

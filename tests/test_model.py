@@ -1,8 +1,8 @@
 """The unimo model: masks, padding invariance, [IMG], heads, activation checkpointing."""
 import pytest
 import torch
-
 from conftest import build_unimo, random_regions, random_text
+
 from unimo_plugin.models.masks import attention_mask
 
 

@@ -14,12 +14,17 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO_ROOT, fairseq_bin, run_cli
-from unimo_plugin.data.back_translation import (BackTranslator, ParaphraseStats, paraphrase_split,
-                                                read_paraphrase_tsv, select_paraphrases)
-from unimo_plugin.data.cmcl_raw import read_captions, read_cmcl_raw, text_key
-from unimo_plugin.data.outputs import InputError, read_manifest
+
+from unimo_plugin.common.artifacts import InputError, read_manifest
+from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw, text_key
+from unimo_plugin.preprocess.cmcl.back_translation import (
+    BackTranslator,
+    ParaphraseStats,
+    paraphrase_split,
+    read_paraphrase_tsv,
+    select_paraphrases,
+)
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "paraphrase.py")
 SIZES = {"small": "pequeno", "large": "grande"}

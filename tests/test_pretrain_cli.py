@@ -4,9 +4,9 @@ import glob
 import re
 
 import pytest
-
-from unimo_plugin.data import synthetic_corpora as pretrain_data
 from conftest import REPO_ROOT, fairseq_bin, run_cli
+
+from unimo_plugin.testing import synthetic_corpora as pretrain_data
 
 OBJECTIVES = ("mlm", "seq2seq", "mrm_feat", "mrm_cls", "cmcl")
 

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from unimo_plugin.data import synthetic_corpora as pretrain_data
-from unimo_plugin.data import cmcl_sidecars
-from unimo_plugin.data.outputs import manifest_path
+from unimo_plugin.common.artifacts import manifest_path
 from unimo_plugin.data.object_tags import ObjectTagger, tag_source
 from unimo_plugin.data.region_masking import choose_masked_regions
-from unimo_plugin.data.region_store import RegionStore
 from unimo_plugin.data.token_masking import mask_tokens, seq2seq_example, split_fragment
+from unimo_plugin.formats import cmcl_sidecars
+from unimo_plugin.formats.region_store import RegionStore
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
+from unimo_plugin.testing import synthetic_corpora as pretrain_data
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +154,7 @@ def test_sidecar_round_trip_and_mismatch(data_dir, tmp_path):
 @pytest.mark.parametrize("modality", ["text", "image", "pair"])
 def test_criterion_runs_each_modality_and_backpropagates(data_dir, modality):
     from conftest import build_unimo
+
     from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
 
     task, mix = make_task(data_dir)

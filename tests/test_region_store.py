@@ -7,13 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from unimo_plugin.data.outputs import manifest_path
-from unimo_plugin.data.region_store import (
-    RegionStore,
-    RegionStoreWriter,
-    merge_region_stores,
-    normalized_boxes,
-)
+from unimo_plugin.common.artifacts import manifest_path
+from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter, merge_region_stores, normalized_boxes
 
 DIM, CLASSES = 16, 5
 

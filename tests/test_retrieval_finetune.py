@@ -11,20 +11,20 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT, fairseq_bin, run_cli
 from fairseq.data import data_utils
 
-from conftest import REPO_ROOT, fairseq_bin, run_cli
-from unimo_plugin.data.bpe_training import train_bpe
-from unimo_plugin.data.caption_binarizer import binarize_captions
-from unimo_plugin.data.outputs import InputError, read_manifest
-from unimo_plugin.data import synthetic_corpora
-from unimo_plugin.data.region_store import RegionStore
-from unimo_plugin.data.retrieval_negatives import MinedNegatives
-from unimo_plugin.data.retrieval_pairs import RetrievalPairsDataset
-from unimo_plugin.data.synthetic_retrieval import write_retrieval_data
+from unimo_plugin.common.artifacts import InputError, read_manifest
+from unimo_plugin.data.finetune.retrieval_pairs import RetrievalPairsDataset
 from unimo_plugin.evaluation import cross_retrieval
 from unimo_plugin.evaluation.cross_retrieval import exhaustive_scores, two_stage_scores
 from unimo_plugin.evaluation.retrieval import chance_recall_at_k, embed_split, recall_at_k
+from unimo_plugin.formats.region_store import RegionStore
+from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
+from unimo_plugin.preprocess.finetune.negative_mining import MinedNegatives
+from unimo_plugin.preprocess.text.bpe_training import train_bpe
+from unimo_plugin.testing import synthetic_corpora
+from unimo_plugin.testing.synthetic_retrieval import write_retrieval_data
 
 BINARIZE = [sys.executable, os.path.join(REPO_ROOT, "data_scripts", "binarize_captions.py")]
 mine_main = runpy.run_path(os.path.join(REPO_ROOT, "data_scripts", "mine_retrieval_negatives.py"))["main"]

@@ -8,13 +8,18 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT, run_cli
-from unimo_plugin.data.cmcl_raw import read_captions, read_cmcl_raw
-from unimo_plugin.data.outputs import InputError, read_manifest, write_manifest
-from unimo_plugin.data.image_retrieval import (read_labels, read_mean_features, retrieve_image_items,
-                                               similar_by_features, similar_by_labels)
-from unimo_plugin.data.region_store import RegionStore, RegionStoreWriter
+
+from unimo_plugin.common.artifacts import InputError, read_manifest, write_manifest
+from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw
+from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter
+from unimo_plugin.preprocess.cmcl.image_retrieval import (
+    read_labels,
+    read_mean_features,
+    retrieve_image_items,
+    similar_by_features,
+    similar_by_labels,
+)
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "retrieve_images.py")
 cli_main = runpy.run_path(SCRIPT)["main"]  # in-process: same parsing, no interpreter start-up

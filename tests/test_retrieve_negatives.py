@@ -8,12 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT, run_cli
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from conftest import REPO_ROOT, run_cli
-from unimo_plugin.data.cmcl_raw import read_captions, read_cmcl_raw
-from unimo_plugin.data.outputs import read_manifest
-from unimo_plugin.data.tfidf_negatives import tfidf_negatives, text_key
+from unimo_plugin.common.artifacts import read_manifest
+from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw
+from unimo_plugin.preprocess.cmcl.tfidf_negatives import text_key, tfidf_negatives
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "retrieve_negatives.py")
 cli_main = runpy.run_path(SCRIPT)["main"]  # in-process: same parsing, no interpreter start-up

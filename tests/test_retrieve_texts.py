@@ -7,13 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT, run_cli
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from conftest import REPO_ROOT, run_cli
-from unimo_plugin.data.cmcl_raw import read_captions, read_cmcl_raw
-from unimo_plugin.data.outputs import InputError, read_manifest
-from unimo_plugin.data.text_retrieval import SentenceTransformerEncoder, read_corpus, similar_texts
-from unimo_plugin.data.cmcl_raw import text_key
+from unimo_plugin.common.artifacts import InputError, read_manifest
+from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw, text_key
+from unimo_plugin.preprocess.cmcl.text_retrieval import SentenceTransformerEncoder, read_corpus, similar_texts
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "retrieve_texts.py")
 cli_main = runpy.run_path(SCRIPT)["main"]  # in-process: same parsing, no interpreter start-up

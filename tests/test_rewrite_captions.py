@@ -8,9 +8,9 @@ import sys
 import pytest
 from conftest import REPO_ROOT, run_cli
 
-from unimo_plugin.data.cmcl_raw import read_captions, read_cmcl_raw, text_key
-from unimo_plugin.data.outputs import read_manifest
-from unimo_plugin.data.scene_graph_rewriting import SceneGraphParser, rewrite_split
+from unimo_plugin.common.artifacts import read_manifest
+from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw, text_key
+from unimo_plugin.preprocess.cmcl.scene_graph_rewriting import SceneGraphParser, rewrite_split
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "rewrite_captions.py")
 CAPTIONS = {

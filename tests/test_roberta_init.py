@@ -4,9 +4,9 @@ import re
 
 import pytest
 import torch
+from conftest import build_unimo, make_dictionary, random_text
 from fairseq import options, tasks
 
-from conftest import build_unimo, make_dictionary, random_text
 from unimo_plugin.models.roberta_init import load_roberta_into
 
 DIMS = ["--encoder-layers", "2", "--encoder-embed-dim", "32", "--encoder-ffn-embed-dim", "64",

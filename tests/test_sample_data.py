@@ -9,14 +9,14 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT, run_cli
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from conftest import REPO_ROOT, run_cli
-from unimo_plugin.data.outputs import is_complete, manifest_path, read_manifest
-from unimo_plugin.data.region_store import RegionStore, normalized_boxes, region_store_of
-from unimo_plugin.data.sample_scenes import SceneObject, position_phrase
+from unimo_plugin.common.artifacts import is_complete, manifest_path, read_manifest
+from unimo_plugin.formats.region_store import RegionStore, normalized_boxes, region_store_of
+from unimo_plugin.testing.sample_scenes import SceneObject, position_phrase
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "make_sample_data.py")
 SCENES, IMAGE_ONLY, TEXT_DOCS, PHOTOS = (240, 30, 30), (40, 10), (300, 30), 2

@@ -9,9 +9,9 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT, run_cli
-from unimo_plugin.data.outputs import InputError
+
+from unimo_plugin.common.artifacts import InputError
 from unimo_plugin.evaluation.caption_metrics import METRICS, random_train_captions, score_captions, spice_score
 from unimo_plugin.evaluation.generate_output import hypotheses_in_order, read_hypotheses
 from unimo_plugin.evaluation.text_metrics import score_text, summary_sentences

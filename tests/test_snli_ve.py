@@ -9,13 +9,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT, run_cli
 from labeled_data import finetune_command, make_bpe, shape_of, write_scene_store
-from unimo_plugin.criterions.classification import UnimoClassificationCriterion
-from unimo_plugin.criterions.soft_bce import UnimoSoftBceCriterion
-from unimo_plugin.data.labeled_splits import read_labels, read_records
+
+from unimo_plugin.criterions.unimo_classification import UnimoClassificationCriterion
+from unimo_plugin.criterions.unimo_soft_bce import UnimoSoftBceCriterion
 from unimo_plugin.evaluation import classification as classification_evaluation
+from unimo_plugin.formats.labeled_sets import read_labels, read_records
 
 prepare_main = runpy.run_path(os.path.join(REPO_ROOT, "data_scripts", "prepare_snli_ve.py"))["main"]
 NUM_TRAIN, NUM_VALID = 120, 30

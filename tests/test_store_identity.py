@@ -12,22 +12,22 @@ import subprocess
 from argparse import Namespace
 
 import pytest
-
 from conftest import REPO_ROOT, build_unimo, fairseq_bin
-from unimo_plugin.data.bpe_training import train_bpe
-from unimo_plugin.data.caption_binarizer import binarize_captions
-from unimo_plugin.data.cmcl_raw import read_captions, write_cmcl_raw
-from unimo_plugin.data.cmcl_sidecar_builder import build_cmcl_sidecars
-from unimo_plugin.data.labeled_splits import LabeledExample, write_labeled_splits
-from unimo_plugin.data.outputs import manifest_path, read_manifest
-from unimo_plugin.data.region_store import RegionStore, RegionStoreWriter
-from unimo_plugin.data.retrieval_negatives import MinedNegatives, mine_split
-from unimo_plugin.data.synthetic_retrieval import FEATURE_DIM, write_retrieval_data
+
+from unimo_plugin.common.artifacts import manifest_path, read_manifest
+from unimo_plugin.formats.cmcl_candidates import read_captions, write_cmcl_raw
+from unimo_plugin.formats.labeled_sets import LabeledExample, write_labeled_splits
+from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter
+from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
+from unimo_plugin.preprocess.cmcl.sidecar_builder import build_cmcl_sidecars
+from unimo_plugin.preprocess.finetune.negative_mining import MinedNegatives, mine_split
+from unimo_plugin.preprocess.text.bpe_training import train_bpe
 from unimo_plugin.tasks.unimo_caption import UnimoCaptionConfig, UnimoCaptionTask
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
 from unimo_plugin.tasks.unimo_retrieval import UnimoRetrievalConfig, UnimoRetrievalTask
 from unimo_plugin.tasks.unimo_snli_ve import UnimoSnliVeConfig, UnimoSnliVeTask
 from unimo_plugin.tasks.unimo_vqa import UnimoVqaConfig, UnimoVqaTask
+from unimo_plugin.testing.synthetic_retrieval import FEATURE_DIM, write_retrieval_data
 
 NUM_IMAGES = 10
 REFUSED = "the store's images are not the ones, or not in the order, that the rows were written for"

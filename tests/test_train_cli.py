@@ -4,9 +4,8 @@ import re
 
 import pytest
 import torch
-from fairseq import checkpoint_utils, utils
-
 from conftest import REPO_ROOT, fairseq_bin, run_cli
+from fairseq import checkpoint_utils, utils
 from toy_text import write_toy_corpus
 
 

@@ -9,13 +9,13 @@ import runpy
 
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT, run_cli
 from labeled_data import COLOURS, SHAPES, colour_of, finetune_command, make_bpe, shape_of, write_scene_store
-from unimo_plugin.data.labeled_splits import read_labels, read_records
-from unimo_plugin.data.vqa_answers import normalize_answer
+
 from unimo_plugin.evaluation import vqa as vqa_evaluation
 from unimo_plugin.evaluation.vqa import vqa_accuracy
+from unimo_plugin.formats.labeled_sets import read_labels, read_records
+from unimo_plugin.formats.vqa_answers import normalize_answer
 
 prepare_main = runpy.run_path(os.path.join(REPO_ROOT, "data_scripts", "prepare_vqa.py"))["main"]
 QUESTIONS = {"what color is the object?": colour_of, "what shape is the object?": shape_of}

@@ -12,8 +12,8 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import matthews_corrcoef
 
-from ..data.labeled_splits import read_records
-from ..data.outputs import atomic_output
+from ..common.artifacts import atomic_output
+from ..formats.labeled_sets import read_records
 from .labeled_predictions import add_evaluation_args, load_finetuned, predict_split
 
 

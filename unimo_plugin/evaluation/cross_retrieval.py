@@ -22,7 +22,7 @@ from fairseq.data import data_utils
 from tqdm import tqdm
 
 from ..data.collate import collate_regions
-from ..data.regions import load_regions
+from ..data.region_inputs import load_regions
 from ..models.cross_encoder import cross_encoder_scores
 from .retrieval import PLUGIN_DIR, embed_split, recall_at_k
 

@@ -11,7 +11,7 @@ import os
 import re
 from typing import Dict, List
 
-from ..data.outputs import InputError
+from ..common.artifacts import InputError
 
 _SAMPLE_LINE = re.compile(r"([A-Z])-(\d+)\t")
 

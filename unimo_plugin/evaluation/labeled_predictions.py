@@ -7,7 +7,6 @@ import torch
 from fairseq import checkpoint_utils, utils
 from tqdm import tqdm
 
-
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -17,8 +17,8 @@ from fairseq.data import data_utils
 from tqdm import tqdm
 
 from ..data.collate import collate_regions
-from ..data.region_store import open_region_store_of
-from ..data.regions import load_regions
+from ..data.region_inputs import load_regions
+from ..formats.region_store import open_region_store_of
 
 logger = logging.getLogger(__name__)
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -2,7 +2,7 @@
 import json
 from typing import Dict
 
-from ..data.outputs import atomic_output
+from ..common.artifacts import atomic_output
 
 
 def print_scores(title: str, scores: Dict[str, float]):

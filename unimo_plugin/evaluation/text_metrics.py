@@ -14,7 +14,7 @@ from typing import Dict, List, Tuple
 from rouge_score import rouge_scorer
 from sacrebleu.metrics import BLEU
 
-from ..data.outputs import InputError
+from ..common.artifacts import InputError
 
 SENTENCE_MARKER = "<n>"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

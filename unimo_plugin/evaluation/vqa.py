@@ -9,9 +9,9 @@ import argparse
 import json
 from collections import defaultdict
 
-from ..data.labeled_splits import read_records
-from ..data.outputs import atomic_output
-from ..data.vqa_answers import clean, process_digit_article, process_punctuation
+from ..common.artifacts import atomic_output
+from ..formats.labeled_sets import read_records
+from ..formats.vqa_answers import clean, process_digit_article, process_punctuation
 from .labeled_predictions import add_evaluation_args, load_finetuned, predict_split
 
 

@@ -23,7 +23,7 @@ from fairseq.hub_utils import GeneratorHubInterface
 from omegaconf import open_dict
 
 from ..data.object_tags import tag_source
-from ..data.region_store import normalized_boxes
+from ..formats.region_store import normalized_boxes
 
 
 class UnimoHubInterface(GeneratorHubInterface):
@@ -159,7 +159,7 @@ def build_hub(model_name_or_path, checkpoint_file, data_name_or_path, detector_w
                                        data_name_or_path=data_name_or_path, archive_map={}, **kwargs)
     detector = None
     if detector_weights is not None:
-        from ..data.region_detector import build_detector
+        from .region_detector import build_detector
 
         detector = build_detector(detector_weights, **(detector_config or {}))
     return UnimoHubInterface(loaded["args"], loaded["task"], loaded["models"][0], detector)

@@ -20,8 +20,8 @@ from fairseq.utils import safe_getattr
 from torch import nn
 
 from .embeddings import RegionEmbeddings, TextEmbeddings
-from .generation import UnimoDecoder, UnimoEncoder
 from .heads import Pooler, RegionHead, Temperature
+from .incremental_decoding import UnimoDecoder, UnimoEncoder
 from .layers import TransformerLayer
 from .masks import attention_mask
 from .pretrained_init import HEADS_PREFIX, load_pretrained_into

@@ -1,5 +1,5 @@
 """What the fine-tuning tasks on labeled sets share: reading a ``prepare_*.py`` output directory
-(see ``unimo_plugin/data/labeled_splits.py``) into :class:`LabeledDataset` splits, and registering
+(see ``unimo_plugin/formats/labeled_sets.py``) into :class:`LabeledDataset` splits, and registering
 the task's head before ``--pretrained`` initialises the rest of the model."""
 import logging
 import os
@@ -10,10 +10,10 @@ import numpy as np
 from fairseq.data import data_utils
 from omegaconf import II
 
-from ..data.labeled_dataset import ClassTargets, LabeledDataset, SoftTargets
-from ..data.labeled_splits import read_labeled_manifest, read_labels
-from ..data.region_store import open_region_store_of
-from .unimo_task import UnimoTask, UnimoTaskConfig
+from ..data.finetune.labeled_dataset import ClassTargets, LabeledDataset, SoftTargets
+from ..formats.labeled_sets import read_labeled_manifest, read_labels
+from ..formats.region_store import open_region_store_of
+from .base_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ import numpy as np
 from fairseq.data import data_utils
 from fairseq.tasks import register_task
 
-from ..data.caption_binarizer import ROWS_SUFFIX
-from ..data.caption_generation import CaptionGenerationDataset
-from ..data.caption_images import read_caption_images
-from ..data.region_store import open_region_store_of
-from .unimo_generation import GenerationEvalConfig, UnimoGenerationTask
+from ..data.finetune.caption_generation import CaptionGenerationDataset
+from ..formats.caption_sets import read_caption_images
+from ..formats.region_store import open_region_store_of
+from ..preprocess.captions.caption_binarizer import ROWS_SUFFIX
+from .generation_task import GenerationEvalConfig, UnimoGenerationTask
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ DATA holds ``dict.txt`` and, by default, the three corpora (each optional)::
     DATA/text/{split}.bin,.idx        text corpus (binarize_text.py; blank lines split documents)
     DATA/images/{split}/              region store of an image-only corpus (import/extract_regions.py)
     DATA/pairs/{split}.*              caption dataset + its region store (binarize_captions.py),
-                                      with optional CMCL sidecars (see unimo_plugin/data/cmcl_sidecars.py)
+                                      with optional CMCL sidecars (see unimo_plugin/formats/cmcl_sidecars.py)
 
 ``--text-data``, ``--image-data`` and ``--pair-data`` point elsewhere.
 """
@@ -20,14 +20,14 @@ from fairseq.data import PrependTokenDataset, TokenBlockDataset, data_utils
 from fairseq.tasks import register_task
 from omegaconf import II
 
-from ..data import cmcl_sidecars
-from ..data.image_corpus import ImageCorpusDataset
-from ..data.modality_mix import ModalityMixDataset
-from ..data.outputs import manifest_path
-from ..data.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
-from ..data.region_store import RegionStore, open_region_store_of
-from ..data.text_corpus import TextCorpusDataset
-from .unimo_task import UnimoTask, UnimoTaskConfig
+from ..common.artifacts import manifest_path
+from ..data.pretrain.image_corpus import ImageCorpusDataset
+from ..data.pretrain.modality_mix import ModalityMixDataset
+from ..data.pretrain.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
+from ..data.pretrain.text_corpus import TextCorpusDataset
+from ..formats import cmcl_sidecars
+from ..formats.region_store import RegionStore, open_region_store_of
+from .base_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from fairseq.data import data_utils
 from fairseq.tasks import register_task
 from omegaconf import II
 
-from ..data.region_store import open_region_store_of
-from ..data.retrieval_negatives import MinedNegatives, default_output
-from ..data.retrieval_pairs import RetrievalPairsDataset
+from ..data.finetune.retrieval_pairs import RetrievalPairsDataset
+from ..formats.region_store import open_region_store_of
 from ..models.cross_encoder import HEAD_NAME, retrieval_head
-from .unimo_task import UnimoTask, UnimoTaskConfig
+from ..preprocess.finetune.negative_mining import MinedNegatives, default_output
+from .base_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
 

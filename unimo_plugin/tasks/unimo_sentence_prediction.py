@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 
 from fairseq.tasks import register_task
 
-from ..data.glue_sources import GLUE_TASKS
 from ..models.heads import ClassificationHead
+from ..preprocess.finetune.glue_sources import GLUE_TASKS
 from .labeled_task import LabeledTask, LabeledTaskConfig
 
 

@@ -15,13 +15,18 @@ import os
 from dataclasses import dataclass, field
 
 import torch
-
-from fairseq.data import (AppendTokenDataset, LanguagePairDataset, PrependTokenDataset, StripTokenDataset,
-                          TruncateDataset, data_utils)
+from fairseq.data import (
+    AppendTokenDataset,
+    LanguagePairDataset,
+    PrependTokenDataset,
+    StripTokenDataset,
+    TruncateDataset,
+    data_utils,
+)
 from fairseq.tasks import register_task
 
 from ..data.batching import KeepsLastBatch
-from .unimo_generation import GenerationEvalConfig, UnimoGenerationTask
+from .generation_task import GenerationEvalConfig, UnimoGenerationTask
 
 logger = logging.getLogger(__name__)
 

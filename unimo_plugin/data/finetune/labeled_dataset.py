@@ -1,0 +1,120 @@
+"""Fine-tuning samples of a labeled split: text (one sentence or a RoBERTa pair), optionally an
+image's regions, and a target (class, regression value or VQA soft scores)."""
+import numpy as np
+import torch
+from fairseq.data import FairseqDataset, data_utils
+
+from ..batching import KeepsLastBatch
+from ..collate import collate_regions
+from ..region_inputs import load_regions
+
+
+class ClassTargets:
+    """Class indices (int64) or regression values (float32), one per item."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def __getitem__(self, index):
+        return torch.as_tensor(self.values[index])
+
+    def collate(self, targets):
+        return torch.stack(targets)
+
+
+class SoftTargets:
+    """VQA soft scores stored sparsely: item i owns ``labels/scores[offsets[i]:offsets[i + 1]]``."""
+
+    def __init__(self, offsets, labels, scores, num_labels):
+        self.offsets, self.labels, self.scores, self.num_labels = offsets, labels, scores, num_labels
+
+    def __getitem__(self, index):
+        start, end = self.offsets[index], self.offsets[index + 1]
+        return torch.from_numpy(self.labels[start:end]), torch.from_numpy(self.scores[start:end])
+
+    def collate(self, targets):
+        dense = torch.zeros(len(targets), self.num_labels)
+        for i, (labels, scores) in enumerate(targets):
+            dense[i, labels] = scores
+        return dense
+
+
+class LabeledDataset(KeepsLastBatch, FairseqDataset):
+    """``<s> a </s>`` or ``<s> a </s> </s> b </s>`` (RoBERTa's pair layout, no segment embedding),
+    after ``[IMG] r1..rn`` when ``store`` is given; ``targets`` is None for unlabeled splits.
+
+    Text items are binarized with ``</s>`` appended; the text is cut to ``max_positions``.
+    """
+
+    def __init__(self, inputs, dictionary, targets=None, store=None, image_rows=None, max_regions=100,
+                 max_positions=512, shuffle=True, seed=1):
+        if any(len(x) != len(inputs[0]) for x in inputs[1:]):
+            raise ValueError(f"text inputs differ in length: {[len(x) for x in inputs]}")
+        if store is not None and len(image_rows) != len(inputs[0]):
+            raise ValueError(f"{len(inputs[0])} texts but {len(image_rows)} image rows")
+        if store is not None and len(image_rows) and (image_rows.min() < 0 or image_rows.max() >= len(store)):
+            raise ValueError(f"image rows out of range for region store {store.path} with {len(store)} images")
+        self.inputs, self.dictionary, self.targets = inputs, dictionary, targets
+        self.store, self.image_rows, self.max_regions = store, image_rows, max_regions
+        self.max_positions, self.shuffle, self.seed, self.epoch = max_positions, shuffle, seed, 1
+        text = 1 + sum(np.asarray(x.sizes) for x in inputs) + (len(inputs) - 1)  # <s>, and </s> between a pair
+        self.text_sizes = np.minimum(text, max_positions)
+        regions = 0 if store is None else np.minimum(store.num_boxes[image_rows], max_regions) + 1
+        self.sizes = self.text_sizes + regions  # sequence positions of the joint pass
+
+    def __len__(self):
+        return len(self.inputs[0])
+
+    def __getitem__(self, index):
+        bos, eos = self.dictionary.bos(), self.dictionary.eos()
+        parts = [torch.tensor([bos])]
+        for k, text in enumerate(self.inputs):
+            if k:
+                parts.append(torch.tensor([eos]))
+            parts.append(text[index].long())
+        tokens = torch.cat(parts)
+        if len(tokens) > self.max_positions:
+            tokens = torch.cat([tokens[: self.max_positions - 1], torch.tensor([eos])])
+        sample = {"id": index, "tokens": tokens}
+        if self.store is not None:
+            sample["regions"] = load_regions(self.store, int(self.image_rows[index]), self.max_regions)
+        if self.targets is not None:
+            sample["target"] = self.targets[index]
+        return sample
+
+    def collater(self, samples):
+        if not samples:
+            return {}
+        tokens = data_utils.collate_tokens([s["tokens"] for s in samples], self.dictionary.pad())
+        batch = {"id": torch.tensor([s["id"] for s in samples]), "net_input": {"src_tokens": tokens},
+                 "nsentences": len(samples), "ntokens": int(tokens.ne(self.dictionary.pad()).sum())}
+        if self.store is not None:
+            regions = collate_regions([s["regions"] for s in samples])
+            batch["net_input"].update(regions=regions["features"], boxes=regions["boxes"],
+                                      region_padding_mask=regions["padding_mask"])
+        if self.targets is not None:
+            batch["target"] = self.targets.collate([s["target"] for s in samples])
+        return batch
+
+    def num_tokens(self, index):
+        """Sequence positions (regions + text): what ``--max-tokens`` budgets."""
+        return int(self.sizes[index])
+
+    def size(self, index):
+        """Text tokens: what ``--max-positions`` limits (regions have no position embedding)."""
+        return int(self.text_sizes[index])
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    @property
+    def can_reuse_epoch_itr_across_epochs(self):
+        return False  # the order is reshuffled every epoch
+
+    def ordered_indices(self):
+        """Shuffled (per seed and epoch) and then sorted by size, as fairseq's SortDataset does it."""
+        if not self.shuffle:
+            return np.argsort(self.sizes, kind="mergesort")
+        with data_utils.numpy_seed(self.seed, self.epoch):
+            order = np.random.permutation(len(self))
+        return order[np.argsort(self.sizes[order], kind="mergesort")]

@@ -1,0 +1,120 @@
+"""Retrieval fine-tuning samples: each caption with its image and K negatives, scored as one group.
+
+Item ``i`` is caption ``i`` with its own image (the positive, first) followed by K negative pairs:
+``ceil(K/2)`` wrong captions for the image and ``floor(K/2)`` wrong images for the caption (UNITER's
+two directions). Negatives are drawn at random from the split, or from the mined hard negatives of
+``retrieval_negatives.py`` when given; draws are deterministic per (seed, epoch, item).
+"""
+import numpy as np
+import torch
+from fairseq.data import FairseqDataset, data_utils
+
+from ..collate import collate_regions, sample_rng
+from ..region_inputs import load_regions
+
+
+class RetrievalPairsDataset(FairseqDataset):
+    """``captions[i]`` (``w.. </s>``) describes region-store row ``image_rows[i]``.
+
+    ``hard_negatives``: a :class:`~retrieval_negatives.MinedNegatives` of this split, or None for random.
+    """
+
+    def __init__(self, captions, image_rows, store, dictionary, num_negatives, seed, max_regions,
+                 max_caption_tokens, hard_negatives=None, shuffle=True):
+        if len(captions) != len(image_rows):
+            raise ValueError(f"{len(captions)} captions but {len(image_rows)} image rows")
+        if num_negatives < 1:
+            raise ValueError(f"--num-negatives must be at least 1, got {num_negatives}")
+        self.image_set = np.unique(image_rows)
+        if len(self.image_set) < 2:
+            raise ValueError(f"retrieval needs at least 2 images in a split, got {len(self.image_set)}")
+        if self.image_set[0] < 0 or self.image_set[-1] >= len(store):
+            raise ValueError(f"image rows out of range for region store {store.path} with {len(store)} images")
+        self.captions, self.image_rows = captions, np.asarray(image_rows)
+        self.store, self.dictionary = store, dictionary
+        self.num_wrong_captions = num_negatives - num_negatives // 2
+        self.num_wrong_images = num_negatives // 2
+        self.seed, self.max_regions, self.max_caption_tokens = seed, max_regions, max_caption_tokens
+        self.hard_negatives, self.shuffle, self.epoch = hard_negatives, shuffle, 1
+        self.sizes = np.minimum(np.asarray(captions.sizes), max_caption_tokens) + 1  # <s> prepended
+        regions = np.minimum(store.num_boxes[self.image_rows], max_regions) + 1  # [IMG] first
+        self.group_positions = (num_negatives + 1) * (self.sizes + regions)  # estimate: negatives vary
+
+    @property
+    def num_candidates(self):
+        return 1 + self.num_wrong_captions + self.num_wrong_images
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    @property
+    def can_reuse_epoch_itr_across_epochs(self):
+        return False  # negatives and order change with the epoch
+
+    def __len__(self):
+        return len(self.captions)
+
+    def _caption(self, index):
+        words = self.captions[index].long()[:-1][: self.max_caption_tokens - 1]  # drop </s>, truncate
+        return torch.cat([words.new_tensor([self.dictionary.bos()]), words, words.new_tensor([self.dictionary.eos()])])
+
+    def _random_negatives(self, rng, row):
+        """Captions of other images and other images, uniformly (rejection: the own image is rare)."""
+        captions, images = [], []
+        while len(captions) < self.num_wrong_captions:
+            c = int(rng.integers(len(self.captions)))
+            if self.image_rows[c] != row:
+                captions.append(c)
+        while len(images) < self.num_wrong_images:
+            r = int(self.image_set[rng.integers(len(self.image_set))])
+            if r != row:
+                images.append(r)
+        return captions, images
+
+    def _hard_negatives(self, rng, index, row):
+        pool_captions = self.hard_negatives.captions_of_image(row)
+        pool_images = self.hard_negatives.images[index]
+        captions = rng.choice(pool_captions, self.num_wrong_captions,
+                              replace=len(pool_captions) < self.num_wrong_captions)
+        images = rng.choice(pool_images, self.num_wrong_images, replace=len(pool_images) < self.num_wrong_images)
+        return [int(c) for c in captions], [int(r) for r in images]
+
+    def __getitem__(self, index):
+        rng = sample_rng(self.seed, self.epoch, index)
+        row = int(self.image_rows[index])
+        if self.hard_negatives is None:
+            wrong_captions, wrong_images = self._random_negatives(rng, row)
+        else:
+            wrong_captions, wrong_images = self._hard_negatives(rng, index, row)
+        caption, image = self._caption(index), load_regions(self.store, row, self.max_regions)
+        pairs = [(caption, image)] + [(self._caption(c), image) for c in wrong_captions] \
+            + [(caption, load_regions(self.store, r, self.max_regions)) for r in wrong_images]
+        return {"id": index, "pairs": pairs}
+
+    def collater(self, samples):
+        """Pairs of a group are consecutive, the positive first: scores view as (B, num_candidates)."""
+        if not samples:
+            return {}
+        pairs = [pair for s in samples for pair in s["pairs"]]
+        tokens = data_utils.collate_tokens([tokens for tokens, _ in pairs], self.dictionary.pad())
+        regions = collate_regions([image for _, image in pairs])
+        return {
+            "id": torch.tensor([s["id"] for s in samples]),
+            "nsentences": len(samples),
+            "ntokens": int(tokens.ne(self.dictionary.pad()).sum()),
+            "num_candidates": self.num_candidates,
+            "image_rows": torch.tensor([int(self.image_rows[s["id"]]) for s in samples]),  # of the positives
+            "net_input": {"src_tokens": tokens, "regions": regions["features"], "boxes": regions["boxes"],
+                          "region_padding_mask": regions["padding_mask"]},
+        }
+
+    def num_tokens(self, index):
+        return self.group_positions[index]
+
+    def size(self, index):
+        return self.sizes[index]
+
+    def ordered_indices(self):
+        if self.shuffle:
+            return np.random.default_rng([self.seed, self.epoch]).permutation(len(self))
+        return np.arange(len(self))

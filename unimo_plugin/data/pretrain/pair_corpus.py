@@ -1,0 +1,168 @@
+"""Image-text pair pretraining samples: masked LM or masked regions, each conditioned on the whole
+other modality, or image -> caption seq2seq LM; plus the CMCL anchors and sidecar items of each pair."""
+import numpy as np
+import torch
+from fairseq.data import data_utils
+
+from ...formats import cmcl_sidecars
+from ..collate import collate_region_part, collate_regions, collate_text_part
+from ..object_tags import tag_source
+from ..region_inputs import load_regions
+from ..region_masking import masked_region_sample
+from ..token_masking import mask_tokens, seq2seq_example
+from .corpus import PretrainCorpus
+
+CMCL_LIMIT_KEYS = {"paraphrases": "cmcl_paraphrases", "negatives": "cmcl_negatives",
+                   "texts": "cmcl_retrieved_texts", "images": "cmcl_retrieved_images"}
+
+
+def _largest_sums(values, offsets, k):
+    """Per caption i, the sum of the ``k`` largest of ``values[offsets[i]:offsets[i+1]]`` (0 if none):
+    what the ``k`` items it draws can cost at most."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    counts = np.diff(offsets)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    order = np.lexsort((-np.asarray(values), owner))  # caption by caption, largest first
+    rank = np.arange(len(owner)) - np.repeat(offsets[:-1], counts)
+    keep = order[rank < k]
+    return np.bincount(owner[keep], weights=np.asarray(values)[keep], minlength=len(counts)).astype(np.int64)
+
+
+class PairCorpusDataset(PretrainCorpus):
+    """``captions[i]`` (``w.. </s>``) describes region-store row ``image_rows[i]``.
+
+    ``sidecars`` maps a CMCL sidecar kind to its :class:`~cmcl_sidecars.CaptionSidecar`; each
+    sample draws at most ``limits[kind]`` items of each kind (deterministically per seed/epoch).
+    """
+
+    modality = "pair"
+
+    def __init__(self, captions, image_rows, store, dictionary, mask_idx, seed, mask_prob, region_mask_prob,
+                 overlap_threshold, seq2seq_prob, max_regions, max_caption_tokens, cmcl, sidecars, limits,
+                 tagger=None):
+        if len(captions) != len(image_rows):
+            raise ValueError(f"{len(captions)} captions but {len(image_rows)} image rows")
+        if len(image_rows) and (image_rows.min() < 0 or image_rows.max() >= len(store)):
+            raise ValueError(f"image rows out of range for region store {store.path} with {len(store)} images")
+        self.captions, self.image_rows, self.store = captions, image_rows, store
+        self.dictionary, self.mask_idx, self.seed = dictionary, mask_idx, seed
+        self.mask_prob, self.region_mask_prob, self.overlap_threshold = mask_prob, region_mask_prob, overlap_threshold
+        self.seq2seq_prob, self.max_regions, self.max_caption_tokens = seq2seq_prob, max_regions, max_caption_tokens
+        self.cmcl, self.sidecars, self.limits = cmcl, sidecars, limits
+        self.tagger = tagger
+        if tagger is not None:
+            tagger.check_classes(store.num_classes, f"region store {store.path}")
+        text_size = lambda sizes: np.minimum(np.asarray(sizes), max_caption_tokens) + 1  # noqa: E731  <s> w.. </s>
+        image_size = lambda rows: np.minimum(store.num_boxes[rows], max_regions) + 1  # noqa: E731  [IMG] r..
+        self.sizes = text_size(captions.sizes) + 1  # + the decoder's start symbol of a seq2seq sample
+        if tagger is not None:
+            self.sizes = self.sizes + tagger.max_tokens + 2  # <s> tags </s>
+        regions = image_size(image_rows)
+        self.batch_tokens, self.batch_regions = self.sizes.copy(), regions.copy()
+        self.positions = self.sizes + regions  # of the joint pass
+        if cmcl:  # single-modal passes: the caption, the image and each drawn sidecar item
+            self.batch_tokens += text_size(captions.sizes)
+            self.batch_regions += regions
+            for kind, sidecar in sidecars.items():
+                if kind == cmcl_sidecars.IMAGE_KIND:
+                    self.batch_regions += _largest_sums(image_size(sidecar.items), sidecar.offsets, limits[kind])
+                else:
+                    self.batch_tokens += _largest_sums(text_size(sidecar.items.sizes), sidecar.offsets, limits[kind])
+
+    def __len__(self):
+        return len(self.captions)
+
+    def build(self, index, rng):
+        caption = self._text_item(self.captions[index])
+        words = caption[1:-1]
+        regions = load_regions(self.store, int(self.image_rows[index]), self.max_regions)
+        source = tag_source(self.tagger, regions["cls_probs"])  # the image alone, or the image and its object tags
+        if rng.random() < self.seq2seq_prob:
+            tokens, targets, target_mask = seq2seq_example(source, words, self.dictionary)
+            sample = masked_region_sample(regions, rng, 0.0, 1.0)  # the image is the clean source
+        else:
+            tokens, targets, sample = self._masked_modality(caption, regions, rng)
+            if len(source):  # <s> tags </s> w.. </s>: only caption words are masked
+                tokens = torch.cat([source, tokens[1:]])
+                targets = torch.cat([torch.full_like(source, self.dictionary.pad()), targets[1:]])
+            target_mask = torch.zeros(len(tokens), dtype=torch.bool)
+        sample.update(id=index, tokens=tokens, lm_targets=targets, target_mask=target_mask)
+        if self.cmcl:
+            sample["cmcl"] = self._cmcl_items(index, rng, caption, regions)
+        return sample
+
+    def _masked_modality(self, caption, regions, rng):
+        """Mask the words or the regions, never both: each is predicted from the whole other modality
+        (UNITER's conditional masking), with equal chance while both objectives are on."""
+        mask_words = self.region_mask_prob == 0 or (self.mask_prob > 0 and rng.random() < 0.5)
+        if mask_words:
+            tokens, targets = mask_tokens(caption, rng, self.dictionary, self.mask_idx, self.mask_prob)
+            return tokens, targets, masked_region_sample(regions, rng, 0.0, 1.0)
+        targets = torch.full_like(caption, self.dictionary.pad())
+        return caption, targets, masked_region_sample(regions, rng, self.region_mask_prob, self.overlap_threshold)
+
+    def _text_item(self, tokens):
+        """``<s> w.. </s>`` from stored ``w.. </s>``, cut to ``max_caption_tokens`` words + ``</s>``: captions
+        and sidecar texts alike, so that a cut never tells a negative from its anchor."""
+        words = tokens.long()[:-1][: self.max_caption_tokens - 1]
+        return torch.cat([words.new_tensor([self.dictionary.bos()]), words, words.new_tensor([self.dictionary.eos()])])
+
+    def _cmcl_items(self, index, rng, caption, regions):
+        items = {"caption": caption, "image": regions, "image_row": int(self.image_rows[index])}
+        for kind, sidecar in self.sidecars.items():
+            available = sidecar[index]
+            keep = sorted(rng.choice(len(available), size=min(len(available), self.limits[kind]), replace=False)) \
+                if available else []
+            chosen = [available[i] for i in keep]
+            if kind == cmcl_sidecars.IMAGE_KIND:
+                items[kind] = [load_regions(self.store, row, self.max_regions) for row in chosen]
+            else:
+                items[kind] = [self._text_item(t) for t in chosen]
+        return items
+
+    def collater(self, samples):
+        batch = {"id": torch.tensor([s["id"] for s in samples])}
+        collate_text_part(samples, self.dictionary.pad(), batch)
+        collate_region_part(samples, batch)
+        if self.cmcl:
+            batch["cmcl"] = collate_cmcl([s["cmcl"] for s in samples], self.dictionary.pad())
+        return batch
+
+
+def collate_cmcl(items, pad):
+    """Batch the CMCL passes: every text (anchor captions first) and every image (anchor images
+    first), and per anchor its candidate (image, text) pairs with a positive flag.
+
+    The anchor pair itself and in-batch negatives are not listed: the loss adds them from the
+    anchors' similarity matrix (across workers when distributed).
+    """
+    texts = [it["caption"] for it in items]
+    images = [it["image"] for it in items]
+    candidates = []
+    for a, it in enumerate(items):
+        pairs = []
+        for kind, positive in (("paraphrases", True), ("texts", True), ("negatives", False)):
+            for tokens in it.get(kind, []):
+                pairs.append((a, len(texts), positive))
+                texts.append(tokens)
+        for regions in it.get("images", []):
+            pairs.append((len(images), a, True))
+            images.append(regions)
+        candidates.append(pairs)
+    width = max(1, max(len(p) for p in candidates))
+    cand = torch.zeros(len(items), width, 4, dtype=torch.long)  # image, text, positive, valid
+    for a, pairs in enumerate(candidates):
+        for m, (image, text, positive) in enumerate(pairs):
+            cand[a, m] = torch.tensor([image, text, int(positive), 1])
+    regions = collate_regions(images)
+    return {
+        "texts": data_utils.collate_tokens(texts, pad),
+        "regions": regions["features"],
+        "boxes": regions["boxes"],
+        "region_padding_mask": regions["padding_mask"],
+        "candidate_image": cand[..., 0],
+        "candidate_text": cand[..., 1],
+        "candidate_positive": cand[..., 2].bool(),
+        "candidate_valid": cand[..., 3].bool(),
+        "image_rows": torch.tensor([it["image_row"] for it in items]),
+    }
