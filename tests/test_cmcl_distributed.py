@@ -7,9 +7,17 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from unimo_plugin.criterions.cmcl import cmcl_loss
+from unimo_plugin.data.cmcl_batch import CmclBatch
 
 DIM = 8
 SPLIT = (4, 2)  # anchors per rank: unequal, to exercise the padding of the gather
+
+
+def candidates(image, text, positive, valid, rows):
+    """A CMCL batch of these candidates, without inputs (the loss reads none)."""
+    none = torch.zeros(0)
+    return CmclBatch(texts=none, regions=none, boxes=none, region_padding_mask=none, candidate_image=image,
+                     candidate_text=text, candidate_positive=positive, candidate_valid=valid, image_rows=rows)
 
 
 def make_batch(seed, anchors):
@@ -18,12 +26,10 @@ def make_batch(seed, anchors):
     images = torch.randn(anchors, DIM, generator=g)
     texts = torch.randn(3 * anchors, DIM, generator=g)  # anchors, positives, negatives
     a = torch.arange(anchors)
-    cand = {"candidate_image": torch.stack([a, a], 1),
-            "candidate_text": torch.stack([a + anchors, a + 2 * anchors], 1),
-            "candidate_positive": torch.tensor([[True, False]]).repeat(anchors, 1),
-            "candidate_valid": torch.ones(anchors, 2, dtype=torch.bool)}
     rows = torch.randint(0, 4, (anchors,), generator=g)  # repeated images: same-image exclusion
-    return images, texts, cand, rows
+    batch = candidates(torch.stack([a, a], 1), torch.stack([a + anchors, a + 2 * anchors], 1),
+                       torch.tensor([[True, False]]).repeat(anchors, 1), torch.ones(anchors, 2, dtype=torch.bool), rows)
+    return images, texts, batch
 
 
 def concat(parts):
@@ -31,22 +37,22 @@ def concat(parts):
     images = torch.cat([p[0] for p in parts])
     texts_anchor = torch.cat([p[1][: len(p[0])] for p in parts])
     texts_side = torch.cat([p[1][len(p[0]):] for p in parts])
-    total, side_start, a_start, cands = len(images), 0, 0, []
-    for images_r, texts_r, cand, _ in parts:
+    total, side_start, a_start, shifted = len(images), 0, 0, []
+    for images_r, texts_r, batch in parts:
         n = len(images_r)
-        cands.append({"candidate_image": cand["candidate_image"] + a_start,
-                      "candidate_text": cand["candidate_text"] - n + total + side_start,
-                      "candidate_positive": cand["candidate_positive"], "candidate_valid": cand["candidate_valid"]})
+        shifted.append(batch._replace(candidate_image=batch.candidate_image + a_start,
+                                      candidate_text=batch.candidate_text - n + total + side_start))
         a_start += n
         side_start += len(texts_r) - n
-    merged = {k: torch.cat([c[k] for c in cands]) for k in cands[0]}
-    return images, torch.cat([texts_anchor, texts_side]), merged, torch.cat([p[3] for p in parts])
+    merged = candidates(*(torch.cat([getattr(b, f"candidate_{k}") for b in shifted])
+                          for k in ("image", "text", "positive", "valid")),
+                        torch.cat([b.image_rows for b in shifted]))
+    return images, torch.cat([texts_anchor, texts_side]), merged
 
 
-def loss_and_grads(projection, images, texts, cand, rows, group=None):
+def loss_and_grads(projection, images, texts, batch, group=None):
     projection.zero_grad()
-    loss, correct = cmcl_loss(projection(images), projection(texts), len(images), cand, rows,
-                              torch.tensor(0.1), group=group)
+    loss, correct = cmcl_loss(projection(images), projection(texts), batch, torch.tensor(0.1), group=group)
     loss.backward()
     return loss.detach(), projection.weight.grad.clone()
 

@@ -10,6 +10,7 @@ from conftest import build_unimo
 from fairseq import utils
 
 from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
+from unimo_plugin.data.cmcl_batch import CmclBatch
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
 from unimo_plugin.testing import synthetic_corpora
 
@@ -27,6 +28,9 @@ def test_pretraining_step_runs_in_half_precision(tmp_path, dtype):
     for corpus in ("text", "image", "pair"):
         samples = [mix[i] for i in range(len(mix)) if mix[i]["corpus"] == corpus][:3]
         batch = utils.apply_to_sample(lambda t: t.to(dtype) if t.dtype is torch.float32 else t, mix.collater(samples))
+        if corpus == "pair":  # the CMCL passes' inputs are cast too
+            cmcl = CmclBatch.of(batch["cmcl"])
+            assert cmcl.regions.dtype == cmcl.boxes.dtype == dtype
         loss, _, log = criterion(model, batch)
         loss.backward()
         assert torch.isfinite(loss.float()), corpus

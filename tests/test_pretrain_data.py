@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from unimo_plugin.common.artifacts import manifest_path
+from unimo_plugin.data.cmcl_batch import CmclBatch
 from unimo_plugin.data.object_tags import ObjectTagger, tag_source
 from unimo_plugin.data.region_masking import choose_masked_regions
 from unimo_plugin.data.token_masking import mask_tokens, seq2seq_example, split_fragment
@@ -84,14 +85,14 @@ def test_collaters_per_modality(data_dir):
 
     pair = mix.collater(by_corpus["pair"][:4])
     c = pair["cmcl"]
-    assert pair["modality"] == "pair" and c["image_rows"].shape == (4,)
-    assert torch.all(c["texts"][:, 0] == d.bos())
+    assert pair["modality"] == "pair" and isinstance(c, CmclBatch) and c.image_rows.shape == (4,)
+    assert torch.all(c.texts[:, 0] == d.bos())
     # every anchor: 1 paraphrase (+), 2 negatives (-), 1 retrieved image (+), a retrieved text on odd captions
     captions = mix.draw[pair["id"]] - mix.offsets[2]
-    assert c["candidate_valid"].sum(1).tolist() == [4 + (int(i) % 2) for i in captions]
-    positives = (c["candidate_positive"] & c["candidate_valid"]).sum(1)
+    assert c.candidate_valid.sum(1).tolist() == [4 + (int(i) % 2) for i in captions]
+    positives = (c.candidate_positive & c.candidate_valid).sum(1)
     assert positives.tolist() == [2 + (int(i) % 2) for i in captions]
-    assert c["regions"].shape[0] == 8  # 4 anchors + 4 retrieved images
+    assert c.regions.shape[0] == 8  # 4 anchors + 4 retrieved images
 
 
 def test_samples_are_deterministic_per_seed_and_epoch(data_dir):

@@ -4,20 +4,26 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from fairseq import utils
 
 from unimo_plugin.criterions.cmcl import cmcl_loss
 from unimo_plugin.criterions.masked_region import region_class_loss, region_feature_loss
+from unimo_plugin.data.cmcl_batch import CmclBatch
+from unimo_plugin.data.pretrain.pair_corpus import collate_cmcl
 
 
-def _candidates(rows):
-    """rows: per anchor a list of (image, text, positive); padded like collate_cmcl."""
+def _batch(rows, image_rows):
+    """The CMCL batch of candidates ``rows`` (per anchor a list of (image, text, positive)), padded like
+    collate_cmcl; without inputs (the loss reads none)."""
     width = max(len(r) for r in rows)
     cand = torch.zeros(len(rows), width, 4, dtype=torch.long)
     for a, pairs in enumerate(rows):
         for m, (i, t, p) in enumerate(pairs):
             cand[a, m] = torch.tensor([i, t, int(p), 1])
-    return {"candidate_image": cand[..., 0], "candidate_text": cand[..., 1],
-            "candidate_positive": cand[..., 2].bool(), "candidate_valid": cand[..., 3].bool()}
+    none = torch.zeros(0)
+    return CmclBatch(texts=none, regions=none, boxes=none, region_padding_mask=none, candidate_image=cand[..., 0],
+                     candidate_text=cand[..., 1], candidate_positive=cand[..., 2].bool(),
+                     candidate_valid=cand[..., 3].bool(), image_rows=torch.as_tensor(image_rows))
 
 
 def _expected(images, texts, anchors, image_rows, rows, tau):
@@ -45,26 +51,72 @@ def test_cmcl_matches_hand_computation():
     rows = [[(0, 3, True), (0, 4, False), (3, 0, True)],  # paraphrase, negative, retrieved image
             [(1, 5, False)],
             [(2, 6, True)]]
-    loss, correct = cmcl_loss(images, texts, 3, _candidates(rows), image_rows, torch.tensor(0.1))
+    loss, correct = cmcl_loss(images, texts, _batch(rows, image_rows), torch.tensor(0.1))
     want, want_correct = _expected(images, texts, 3, image_rows.tolist(), rows, 0.1)
     assert loss.item() == pytest.approx(want, rel=1e-5)
     assert int(correct) == want_correct
+
+
+def test_collated_batch_survives_fairseqs_cast_and_move_and_scores_like_the_hand_computation():
+    torch.manual_seed(0)
+    images, texts = torch.randn(4, 6), torch.randn(7, 6)  # as above: the collater lists these same candidates
+    rows = [[(0, 3, True), (0, 4, False), (3, 0, True)], [(1, 5, False)], [(2, 6, True)]]
+
+    def text(n):
+        return torch.arange(4, 4 + n)
+
+    def image(n):
+        return {"features": torch.randn(n, 3), "boxes": torch.rand(n, 5), "cls_probs": None}
+
+    items = [{"caption": text(3), "image": image(2), "image_row": 10, "paraphrases": [text(4)], "negatives": [text(2)],
+              "images": [image(3)]},
+             {"caption": text(4), "image": image(1), "image_row": 11, "negatives": [text(5)]},
+             {"caption": text(2), "image": image(2), "image_row": 10, "paraphrases": [text(3)]}]
+    batch = collate_cmcl(items, pad=1)
+    assert isinstance(batch, CmclBatch) and batch.num_anchors == 3
+    assert batch.texts.shape == (7, 5) and batch.regions.shape == (4, 3, 3) and batch.boxes.shape == (4, 3, 5)
+    assert batch.region_padding_mask.sum(1).tolist() == [1, 2, 1, 0]
+    listed = [[(int(i), int(t), bool(p)) for i, t, p, v in zip(*(getattr(batch, f"candidate_{k}")[a] for k in
+                                                                  ("image", "text", "positive", "valid"))) if v]
+              for a in range(3)]
+    assert listed == rows
+
+    seen = []
+
+    def to_half(t):  # what fairseq's trainer does to a sample under --fp16 (Trainer._fp_convert_sample)
+        seen.append(t)
+        return t.half() if t.dtype is torch.float32 else t.clone()
+
+    sample = utils.apply_to_sample(to_half, {"cmcl": batch})
+    assert sorted(map(id, seen)) == sorted(map(id, batch))  # every field reached
+    half = CmclBatch.of(sample["cmcl"])  # fairseq rebuilt it as a plain tuple
+    assert half.regions.dtype == half.boxes.dtype == torch.float16 and half.texts.dtype == torch.long
+    moved = CmclBatch.of(utils.move_to_cpu(sample)["cmcl"])  # fairseq's move helper (back to float32 on the CPU)
+    for name, value in moved._asdict().items():
+        assert value.dtype == getattr(batch, name).dtype, name
+        torch.testing.assert_close(value, getattr(batch, name), atol=1e-2, rtol=1e-2)
+
+    loss, correct = cmcl_loss(images, texts, moved, torch.tensor(0.1))
+    want, want_correct = _expected(images, texts, 3, [10, 11, 10], rows, 0.1)
+    assert loss.item() == pytest.approx(want, rel=1e-5) and int(correct) == want_correct
+    with pytest.raises(TypeError, match="a CMCL batch is a tuple of 9 tensors"):
+        CmclBatch.of(tuple(batch)[:-1])
 
 
 def test_cmcl_ignores_padded_candidates_and_counts_positives():
     torch.manual_seed(1)
     images, texts = torch.randn(2, 5), torch.randn(4, 5)
     rows = [[(0, 2, False), (0, 3, True)], [(1, 2, False)]]  # anchor 1's second slot is padding
-    cands = _candidates(rows)
-    cands["candidate_text"][1, 1] = 3  # garbage in a padded slot must not matter
-    loss, _ = cmcl_loss(images, texts, 2, cands, torch.tensor([0, 1]), torch.tensor(0.07))
+    batch = _batch(rows, [0, 1])
+    batch.candidate_text[1, 1] = 3  # garbage in a padded slot must not matter
+    loss, _ = cmcl_loss(images, texts, batch, torch.tensor(0.07))
     want, _ = _expected(images, texts, 2, [0, 1], rows, 0.07)
     assert loss.item() == pytest.approx(want, rel=1e-5)
 
 
 def test_cmcl_perfect_alignment_has_small_loss_and_full_accuracy():
     base = torch.eye(4)
-    loss, correct = cmcl_loss(base, base, 4, _candidates([[]] * 4), torch.arange(4), torch.tensor(0.01))
+    loss, correct = cmcl_loss(base, base, _batch([[]] * 4, torch.arange(4)), torch.tensor(0.01))
     assert loss.item() < 1e-6 and int(correct) == 4
 
 

@@ -1,4 +1,5 @@
-"""Cross-modal contrastive learning (CMCL) over single-modal embeddings.
+"""Cross-modal contrastive learning (CMCL) over single-modal embeddings: the loss function that the
+``unimo_pretrain`` and ``unimo_retrieval`` criterions call (no criterion of its own).
 
 For an anchor pair (V, W) the loss is
 
@@ -14,6 +15,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from fairseq.distributed import utils as distributed_utils
 from torch.distributed.nn.functional import all_gather
+
+from ..data.cmcl_batch import CmclBatch
 
 
 def anchor_group(training: bool):
@@ -53,20 +56,20 @@ def gather_anchors(image_emb, text_emb, image_rows, group=None):
     return images, texts, torch.cat(rows_list), valid, dist.get_rank(group) * width
 
 
-def cmcl_loss(image_emb, text_emb, num_anchors, candidates, image_rows, tau, group=None):
+def cmcl_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, batch: CmclBatch, tau: torch.Tensor,
+              group=None):
     """Summed CMCL loss over the local anchors and the number of anchors whose best-scoring
     candidate is a positive.
 
     Args:
-        image_emb: (Ni, H) pooled [IMG] of the local images; the first ``num_anchors`` are the anchors'.
-        text_emb: (Nt, H) pooled <s> of the local texts; the first ``num_anchors`` are the anchors'.
-        candidates: dict of (A, M) tensors ``candidate_image``, ``candidate_text`` (indices into
-            the local embeddings), ``candidate_positive`` and ``candidate_valid``.
-        image_rows: (A,) region-store rows of the anchor images.
+        image_emb: (Ni, H) pooled [IMG] of ``batch``'s images; the first ``batch.num_anchors`` are the anchors'.
+        text_emb: (Nt, H) pooled <s> of ``batch``'s texts; the first ``batch.num_anchors`` are the anchors'.
+        batch: its candidate pairs and the anchors' image rows are read (its inputs made the embeddings).
         tau: temperature (a scalar tensor).
     """
     image_emb = F.normalize(image_emb.float(), dim=-1)
     text_emb = F.normalize(text_emb.float(), dim=-1)
+    num_anchors, image_rows = batch.num_anchors, batch.image_rows
     anchor_images, anchor_texts = image_emb[:num_anchors], text_emb[:num_anchors]
     all_images, all_texts, all_rows, all_valid, offset = gather_anchors(anchor_images, anchor_texts, image_rows, group)
 
@@ -75,12 +78,11 @@ def cmcl_loss(image_emb, text_emb, num_anchors, candidates, image_rows, tau, gro
     same_image = image_rows[:, None] == all_rows[None, :]
     image_to_text = anchor_images @ all_texts.t()  # (A, G): (V, W_j)
     text_to_image = anchor_texts @ all_images.t()  # (A, G): (V_j, W)
-    side = (image_emb[candidates["candidate_image"]] * text_emb[candidates["candidate_text"]]).sum(-1)
+    side = (image_emb[batch.candidate_image] * text_emb[batch.candidate_text]).sum(-1)
 
     scores = torch.cat([image_to_text, text_to_image, side], dim=1) / tau
-    positive = torch.cat([is_self, torch.zeros_like(is_self), candidates["candidate_positive"]], dim=1)
-    valid = torch.cat([all_valid & (is_self | ~same_image), all_valid & ~same_image,
-                       candidates["candidate_valid"]], dim=1)
+    positive = torch.cat([is_self, torch.zeros_like(is_self), batch.candidate_positive], dim=1)
+    valid = torch.cat([all_valid & (is_self | ~same_image), all_valid & ~same_image, batch.candidate_valid], dim=1)
     positive = positive & valid
     neg_inf = torch.finfo(scores.dtype).min
     loss = torch.logsumexp(scores.masked_fill(~valid, neg_inf), dim=1) \

@@ -19,6 +19,7 @@ from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 
+from ..data.cmcl_batch import CmclBatch
 from .cmcl import anchor_group, cmcl_loss
 from .masked_region import region_class_loss, region_feature_loss
 
@@ -63,9 +64,10 @@ class UnimoPretrainCriterion(FairseqCriterion):
         lm_targets = sample.get("lm_targets")
         lm_predicted = None if lm_targets is None else lm_targets.ne(self.padding_idx)
         cls_targets = sample.get("region_cls_targets")
+        cmcl = None if sample.get("cmcl") is None else CmclBatch.of(sample["cmcl"])
         logits, extra = model(**sample["net_input"], masked_tokens=lm_predicted,
                               masked_regions=sample.get("region_masked"),
-                              predict_region_classes=cls_targets is not None, cmcl_inputs=sample.get("cmcl"))
+                              predict_region_classes=cls_targets is not None, cmcl_inputs=cmcl)
         output = logits if logits is not None else extra["image_states"]
         parts, log = {}, _empty_log(sample, output.device)
         if lm_predicted is not None:
@@ -73,7 +75,7 @@ class UnimoPretrainCriterion(FairseqCriterion):
         if "region_features" in extra:
             self._region_losses(extra, sample, parts, log)
         if "cmcl_image" in extra:
-            self._cmcl_loss(extra, sample["cmcl"], model.training, parts, log)
+            self._cmcl_loss(extra, cmcl, model.training, parts, log)
         weights = {"mlm": self.cfg.mlm_weight, "seq2seq": self.cfg.seq2seq_weight,
                    "mrm_feat": self.cfg.region_feature_weight, "mrm_cls": self.cfg.region_class_weight,
                    "cmcl": self.cfg.cmcl_weight}
@@ -112,10 +114,8 @@ class UnimoPretrainCriterion(FairseqCriterion):
 
     @staticmethod
     def _cmcl_loss(extra, batch, training, parts, log):
-        num_anchors = len(batch["image_rows"])
-        tau = extra["cmcl_temperature"]
-        total, correct = cmcl_loss(extra["cmcl_image"], extra["cmcl_text"], num_anchors, batch,
-                                   batch["image_rows"], tau, group=anchor_group(training))
+        num_anchors, tau = batch.num_anchors, extra["cmcl_temperature"]
+        total, correct = cmcl_loss(extra["cmcl_image"], extra["cmcl_text"], batch, tau, group=anchor_group(training))
         parts["cmcl"] = total / num_anchors
         log.update({"cmcl_loss": total.detach(), "cmcl_correct": correct, "cmcl_count": num_anchors,
                     "cmcl_tau_sum": tau.detach(), "cmcl_batches": 1})

@@ -14,6 +14,7 @@ from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 
+from ..data.cmcl_batch import CmclBatch
 from ..models.cross_encoder import cross_encoder_scores
 from .cmcl import anchor_group, cmcl_loss
 
@@ -35,31 +36,28 @@ class UnimoRetrievalCriterion(FairseqCriterion):
     def forward(self, model, sample, reduce=True):
         net_input, group = sample["net_input"], sample["num_candidates"]
         bi_encoder = self.cfg.bi_encoder_weight > 0
-        cmcl_inputs = {"texts": net_input["src_tokens"][::group], "regions": net_input["regions"][::group],
-                       "boxes": net_input["boxes"][::group],
-                       "region_padding_mask": net_input["region_padding_mask"][::group]} if bi_encoder else None
-        scores, extra = cross_encoder_scores(model, **net_input, cmcl_inputs=cmcl_inputs)
+        positives = CmclBatch.anchors_only(
+            net_input["src_tokens"][::group], net_input["regions"][::group], net_input["boxes"][::group],
+            net_input["region_padding_mask"][::group], sample["image_rows"]) if bi_encoder else None
+        scores, extra = cross_encoder_scores(model, **net_input, cmcl_inputs=positives)
         scores = scores.view(-1, group)
         targets = scores.new_zeros(len(scores), dtype=torch.long)
         loss = F.cross_entropy(scores.float(), targets, reduction="sum")
         log = {"cross_loss": loss.detach(), "ntokens": sample["ntokens"], "nsentences": len(scores),
                "sample_size": len(scores), "ncorrect": (scores.argmax(dim=1) == 0).sum().item()}
         if bi_encoder:
-            bi_loss, correct = self._bi_encoder_loss(extra, sample["image_rows"], model.training)
+            bi_loss, correct = self._bi_encoder_loss(extra, positives, model.training)
             loss = loss + self.cfg.bi_encoder_weight * bi_loss
             log.update(bi_encoder_loss=bi_loss.detach(), bi_encoder_correct=correct.item())
         log["loss"] = loss.detach()
         return loss, len(scores), log
 
-    def _bi_encoder_loss(self, extra, image_rows, training):
+    def _bi_encoder_loss(self, extra, positives, training):
         """Summed CMCL loss of the positives (every group's first pair), each modality encoded alone, at
         the model's CMCL temperature; in training the positives of every worker are in-batch negatives
         of each other."""
-        none = image_rows.new_zeros(len(image_rows), 0)
-        candidates = {"candidate_image": none, "candidate_text": none, "candidate_positive": none.bool(),
-                      "candidate_valid": none.bool()}
-        return cmcl_loss(extra["cmcl_image"], extra["cmcl_text"], len(image_rows), candidates, image_rows,
-                         extra["cmcl_temperature"], group=anchor_group(training))
+        return cmcl_loss(extra["cmcl_image"], extra["cmcl_text"], positives, extra["cmcl_temperature"],
+                         group=anchor_group(training))
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:

@@ -19,6 +19,7 @@ from fairseq.modules.transformer_sentence_encoder import init_bert_params
 from fairseq.utils import safe_getattr
 from torch import nn
 
+from ..data.cmcl_batch import CmclBatch
 from .embeddings import RegionEmbeddings, TextEmbeddings
 from .heads import Pooler, RegionHead, Temperature
 from .incremental_decoding import UnimoDecoder, UnimoEncoder
@@ -255,7 +256,7 @@ class UnimoModel(BaseFairseqModel):
         classification_head_name: Optional[str] = None,
         masked_regions: Optional[torch.Tensor] = None,
         predict_region_classes: bool = False,
-        cmcl_inputs: Optional[dict] = None,
+        cmcl_inputs: Optional[CmclBatch] = None,
         **unused,
     ):
         """Every training computation runs here, in one call: fairseq's DDP wrappers synchronise the
@@ -271,10 +272,9 @@ class UnimoModel(BaseFairseqModel):
           ``[IMG]`` when there are regions) replace the LM output.
         - ``masked_regions`` (B, R): ``extra["region_features"]`` (N, D) predicted for the masked
           regions and, with ``predict_region_classes``, ``extra["region_class_logits"]`` (N, C).
-        - ``cmcl_inputs`` (``texts`` (Nt, T), ``regions``, ``boxes``, ``region_padding_mask``
-          (Ni, R, ...)): every text and every image encoded alone, pooled, as
-          ``extra["cmcl_text"]`` (Nt, H) and ``extra["cmcl_image"]`` (Ni, H), with
-          ``extra["cmcl_temperature"]``.
+        - ``cmcl_inputs`` (a :class:`CmclBatch`, or the plain tuple fairseq's sample helpers make of
+          one): its every text and every image encoded alone, pooled, as ``extra["cmcl_text"]``
+          (Nt, H) and ``extra["cmcl_image"]`` (Ni, H), with ``extra["cmcl_temperature"]``.
         """
         if prev_output_tokens is not None:
             if src_tokens is None:
@@ -304,14 +304,14 @@ class UnimoModel(BaseFairseqModel):
             if predict_region_classes:
                 extra["region_class_logits"] = self.region_class_head(states)
         if cmcl_inputs is not None:
-            extra.update(self._single_modal_passes(cmcl_inputs))
+            extra.update(self._single_modal_passes(CmclBatch.of(cmcl_inputs)))
         return text, extra
 
-    def _single_modal_passes(self, inputs):
+    def _single_modal_passes(self, batch: CmclBatch):
         """CMCL's representations: each image and each text encoded alone by the same transformer."""
-        image = self.extract_features(regions=inputs["regions"], boxes=inputs["boxes"],
-                                      region_padding_mask=inputs["region_padding_mask"])[1]
-        text = self.extract_features(inputs["texts"])[0]
+        image = self.extract_features(regions=batch.regions, boxes=batch.boxes,
+                                      region_padding_mask=batch.region_padding_mask)[1]
+        text = self.extract_features(batch.texts)[0]
         return {"cmcl_image": self.pooled_image(image), "cmcl_text": self.pooled_text(text),
                 "cmcl_temperature": self.cmcl_temperature()}
 

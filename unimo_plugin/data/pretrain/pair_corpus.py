@@ -5,6 +5,7 @@ import torch
 from fairseq.data import data_utils
 
 from ...formats import cmcl_sidecars
+from ..cmcl_batch import CmclBatch
 from ..collate import collate_region_part, collate_regions, collate_text_part
 from ..object_tags import tag_source
 from ..region_inputs import load_regions
@@ -130,8 +131,8 @@ class PairCorpusDataset(PretrainCorpus):
 
 
 def collate_cmcl(items, pad):
-    """Batch the CMCL passes: every text (anchor captions first) and every image (anchor images
-    first), and per anchor its candidate (image, text) pairs with a positive flag.
+    """The CMCL batch of ``_cmcl_items``' items: every text (anchor captions first) and every image
+    (anchor images first), and per anchor its candidate (image, text) pairs with a positive flag.
 
     The anchor pair itself and in-batch negatives are not listed: the loss adds them from the
     anchors' similarity matrix (across workers when distributed).
@@ -155,14 +156,8 @@ def collate_cmcl(items, pad):
         for m, (image, text, positive) in enumerate(pairs):
             cand[a, m] = torch.tensor([image, text, int(positive), 1])
     regions = collate_regions(images)
-    return {
-        "texts": data_utils.collate_tokens(texts, pad),
-        "regions": regions["features"],
-        "boxes": regions["boxes"],
-        "region_padding_mask": regions["padding_mask"],
-        "candidate_image": cand[..., 0],
-        "candidate_text": cand[..., 1],
-        "candidate_positive": cand[..., 2].bool(),
-        "candidate_valid": cand[..., 3].bool(),
-        "image_rows": torch.tensor([it["image_row"] for it in items]),
-    }
+    return CmclBatch(
+        texts=data_utils.collate_tokens(texts, pad), regions=regions["features"], boxes=regions["boxes"],
+        region_padding_mask=regions["padding_mask"], candidate_image=cand[..., 0], candidate_text=cand[..., 1],
+        candidate_positive=cand[..., 2].bool(), candidate_valid=cand[..., 3].bool(),
+        image_rows=torch.tensor([it["image_row"] for it in items]))
