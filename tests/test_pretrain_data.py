@@ -8,6 +8,7 @@ import torch
 from unimo_plugin.common.artifacts import manifest_path
 from unimo_plugin.data.cmcl_batch import CmclBatch
 from unimo_plugin.data.object_tags import ObjectTagger, tag_source
+from unimo_plugin.data.pretrain.corpus import Objectives
 from unimo_plugin.data.region_masking import choose_masked_regions
 from unimo_plugin.data.token_masking import mask_tokens, seq2seq_example, split_fragment
 from unimo_plugin.formats import cmcl_sidecars
@@ -93,6 +94,15 @@ def test_collaters_per_modality(data_dir):
     positives = (c.candidate_positive & c.candidate_valid).sum(1)
     assert positives.tolist() == [2 + (int(i) % 2) for i in captions]
     assert c.regions.shape[0] == 8  # 4 anchors + 4 retrieved images
+
+
+def test_corpora_share_the_objectives_of_the_task_options(data_dir):
+    task, mix = make_task(data_dir, mask_prob=0.2, region_mask_prob=0.1, region_overlap_threshold=0.5,
+                          seq2seq_prob=0.3, seq2seq_fragment_ratio=0.4)
+    want = Objectives(seed=3, mask_prob=0.2, region_mask_prob=0.1, region_overlap_threshold=0.5, seq2seq_prob=0.3,
+                      seq2seq_fragment_ratio=0.4)
+    assert list(mix.corpora) == ["text", "image", "pair"]
+    assert all(corpus.objectives == want for corpus in mix.corpora.values())
 
 
 def test_samples_are_deterministic_per_seed_and_epoch(data_dir):

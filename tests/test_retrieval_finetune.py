@@ -93,7 +93,9 @@ def test_groups_hold_the_positive_first_then_wrong_captions_then_wrong_images(tm
     captions = data_utils.load_indexed_dataset(str(tmp_path / "pairs" / "train"), d, combine=False)
     image_rows = np.load(tmp_path / "pairs" / "train.image_rows.npy")
     store = RegionStore(os.path.join(root, "pair_store"))
-    dataset = RetrievalPairsDataset(captions, image_rows, store, d, 5, seed=1, max_regions=4, max_caption_tokens=64)
+    split = dict(captions=captions, image_rows=image_rows, store=store, dictionary=d, num_negatives=5, seed=1,
+                 max_regions=4, max_caption_tokens=64)
+    dataset = RetrievalPairsDataset(**split)
     assert dataset.num_candidates == 6
     caption_of = {tuple(captions[i].tolist()): i for i in range(len(captions))}
     features_of = lambda row: torch.from_numpy(np.array(store[row].features[:4], dtype=np.float32))  # noqa: E731
@@ -110,8 +112,8 @@ def test_groups_hold_the_positive_first_then_wrong_captions_then_wrong_images(tm
     batch = dataset.collater([dataset[0], dataset[1]])
     assert batch["net_input"]["src_tokens"].shape[0] == 12 and batch["image_rows"].tolist() == image_rows[:2].tolist()
     dataset.set_epoch(2)  # new negatives each epoch
-    assert any(not torch.equal(a[0], b[0]) for a, b in zip(dataset[0]["pairs"], RetrievalPairsDataset(
-        captions, image_rows, store, d, 5, seed=1, max_regions=4, max_caption_tokens=64)[0]["pairs"]))
+    again = RetrievalPairsDataset(**split)  # at epoch 1
+    assert any(not torch.equal(a[0], b[0]) for a, b in zip(dataset[0]["pairs"], again[0]["pairs"]))
 
 
 def test_exhaustive_and_two_stage_recall_by_hand():

@@ -213,10 +213,10 @@ def test_pair_layout_and_truncation(glue, tmp_path):
     inputs = [data_utils.load_indexed_dataset(str(tmp_path / "out" / f"train.input{k}"), d) for k in (0, 1)]
     a, b = (x[0].tolist() for x in inputs)
     targets = ClassTargets(np.load(tmp_path / "out" / "train.labels.npy"))
-    sample = LabeledDataset(inputs, d, targets)[0]
+    sample = LabeledDataset(inputs=inputs, dictionary=d, targets=targets)[0]
     assert sample["tokens"].tolist() == [d.bos()] + a + [d.eos()] + b and a[-1] == b[-1] == d.eos()
     assert sample["target"].item() == 1
-    cut = LabeledDataset(inputs, d, targets, max_positions=4)
+    cut = LabeledDataset(inputs=inputs, dictionary=d, targets=targets, max_positions=4)
     assert cut[0]["tokens"].tolist() == [d.bos()] + a[:2] + [d.eos()] and cut.size(0) == 4
 
 
@@ -224,6 +224,7 @@ def test_every_item_is_batched(glue, tmp_path):
     """fairseq 0.12 drops a last batch below --required-batch-size-multiple; validation keeps it."""
     prepare(glue, "SST-2", tmp_path / "out")
     d = Dictionary.load(str(tmp_path / "out" / "dict.txt"))
-    dataset = LabeledDataset([data_utils.load_indexed_dataset(str(tmp_path / "out" / "test.input0"), d)], d)
+    dataset = LabeledDataset(inputs=[data_utils.load_indexed_dataset(str(tmp_path / "out" / "test.input0"), d)],
+                             dictionary=d)
     batches = dataset.batch_by_size(dataset.ordered_indices(), max_sentences=4, required_batch_size_multiple=8)
     assert sorted(np.concatenate(batches).tolist()) == list(range(7))

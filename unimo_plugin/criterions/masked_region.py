@@ -1,4 +1,5 @@
-"""Masked region modelling losses on the masked regions' output states."""
+"""Masked region modelling losses on the masked regions' output states: loss functions that the
+``unimo_pretrain`` criterion calls (no criterion of their own)."""
 import torch.nn.functional as F
 
 

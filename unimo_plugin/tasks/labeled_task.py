@@ -85,8 +85,9 @@ class LabeledTask(UnimoTask):
             targets = SoftTargets(soft["offsets"], soft["labels"], soft["scores"], self.num_outputs)
         image_rows = np.load(prefix + ".image_rows.npy") if self.IMAGES else None
         self.datasets[split] = LabeledDataset(
-            inputs, self.dictionary, targets, self.store, image_rows, self.cfg.max_regions,
-            self.cfg.max_text_positions, shuffle=True, seed=self.cfg.seed)
+            inputs=inputs, dictionary=self.dictionary, targets=targets, store=self.store, image_rows=image_rows,
+            max_regions=self.cfg.max_regions, max_positions=self.cfg.max_text_positions, shuffle=True,
+            seed=self.cfg.seed)
         logger.info("%s: %d items%s", prefix, len(inputs[0]), "" if targets is not None else " (unlabeled)")
 
     def max_positions(self):

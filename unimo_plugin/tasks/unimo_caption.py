@@ -68,14 +68,14 @@ class UnimoCaptionTask(UnimoGenerationTask):
             rows = np.load(prefix + ROWS_SUFFIX, mmap_mode="r")
             if len(rows) != len(captions):
                 raise ValueError(f"{prefix + ROWS_SUFFIX} has {len(rows)} rows for {len(captions)} captions")
-            dataset = CaptionGenerationDataset(captions, np.arange(len(captions)), rows, store, self.dictionary,
-                                               self.cfg.max_regions_per_image, self.cfg.max_target_positions,
-                                               tagger=tagger)
-        else:
+            samples = dict(caption_index=np.arange(len(captions)), image_rows=rows)  # one per caption
+        else:  # one per image, with all its references
             images = read_caption_images(prefix)
-            dataset = CaptionGenerationDataset(captions, images.first_caption, images.rows, store, self.dictionary,
-                                               self.cfg.max_regions_per_image, self.cfg.max_target_positions,
-                                               references=images.references, tagger=tagger, shuffle=False)
+            samples = dict(caption_index=images.first_caption, image_rows=images.rows, references=images.references,
+                           shuffle=False)
+        dataset = CaptionGenerationDataset(captions=captions, store=store, dictionary=self.dictionary,
+                                           max_regions=self.cfg.max_regions_per_image,
+                                           max_target_tokens=self.cfg.max_target_positions, tagger=tagger, **samples)
         logger.info(f"{split}: {len(dataset)} samples ({len(captions)} captions)")
         self.datasets[split] = dataset
         return dataset

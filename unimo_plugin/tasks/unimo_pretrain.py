@@ -21,6 +21,7 @@ from fairseq.tasks import register_task
 from omegaconf import II
 
 from ..common.artifacts import manifest_path
+from ..data.pretrain.corpus import Objectives
 from ..data.pretrain.image_corpus import ImageCorpusDataset
 from ..data.pretrain.modality_mix import ModalityMixDataset
 from ..data.pretrain.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
@@ -147,15 +148,15 @@ class UnimoPretrainTask(UnimoTask):
         blocks = TokenBlockDataset(tokens, tokens.sizes, self.cfg.tokens_per_sample - 2, pad=self.dictionary.pad(),
                                    eos=self.dictionary.eos(), break_mode="complete")
         blocks = PrependTokenDataset(blocks, self.dictionary.bos())
-        return TextCorpusDataset(blocks, self.dictionary, self.mask_idx, self.cfg.seed, self.cfg.mask_prob,
-                                 self.cfg.seq2seq_prob, self.cfg.seq2seq_fragment_ratio)
+        return TextCorpusDataset(blocks=blocks, dictionary=self.dictionary, mask_idx=self.mask_idx,
+                                 objectives=Objectives.from_options(self.cfg))
 
     def _load_images(self, directory, split):
         path = os.path.join(directory, split)
         if not os.path.exists(manifest_path(path)):
             return None
-        return ImageCorpusDataset(RegionStore(path), self.cfg.seed, self.cfg.max_regions_per_image,
-                                  self.cfg.region_mask_prob, self.cfg.region_overlap_threshold)
+        return ImageCorpusDataset(store=RegionStore(path), objectives=Objectives.from_options(self.cfg),
+                                  max_regions=self.cfg.max_regions_per_image)
 
     def _load_pairs(self, directory, split):
         prefix = os.path.join(directory, split)
@@ -168,10 +169,10 @@ class UnimoPretrainTask(UnimoTask):
                     for kind in cmcl_sidecars.KINDS if self.cfg.cmcl and cmcl_sidecars.exists(prefix, kind)}
         limits = {kind: getattr(self.cfg, key) for kind, key in CMCL_LIMIT_KEYS.items()}
         return PairCorpusDataset(
-            captions, image_rows, store, self.dictionary, self.mask_idx, self.cfg.seed, self.cfg.mask_prob,
-            self.cfg.region_mask_prob, self.cfg.region_overlap_threshold, self.cfg.seq2seq_prob,
-            self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, self.cfg.cmcl, sidecars, limits,
-            self.object_tagger())
+            captions=captions, image_rows=image_rows, store=store, dictionary=self.dictionary, mask_idx=self.mask_idx,
+            objectives=Objectives.from_options(self.cfg), max_regions=self.cfg.max_regions_per_image,
+            max_caption_tokens=self.cfg.max_caption_tokens, cmcl=self.cfg.cmcl, sidecars=sidecars, limits=limits,
+            tagger=self.object_tagger())
 
     def max_positions(self):
         return None  # samples are cut to --tokens-per-sample / --max-caption-tokens; the model sets the limit

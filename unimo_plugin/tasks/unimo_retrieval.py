@@ -91,8 +91,9 @@ class UnimoRetrievalTask(UnimoTask):
             mined = MinedNegatives(self.cfg.hard_negatives_path or default_output(self.pair_dir, split), image_rows,
                                    store)
         self.datasets[split] = RetrievalPairsDataset(
-            captions, image_rows, store, self.dictionary, self.cfg.num_negatives, self.cfg.seed,
-            self.cfg.max_regions_per_image, self.cfg.max_caption_tokens, mined, shuffle=training)
+            captions=captions, image_rows=image_rows, store=store, dictionary=self.dictionary,
+            num_negatives=self.cfg.num_negatives, seed=self.cfg.seed, max_regions=self.cfg.max_regions_per_image,
+            max_caption_tokens=self.cfg.max_caption_tokens, hard_negatives=mined, shuffle=training)
         logger.info("%s: %d captions of %d images, %s negatives", split, len(captions), len(np.unique(image_rows)),
                     "mined" if mined is not None else "random")
 

@@ -4,23 +4,28 @@ Training splits give one sample per caption. Evaluation splits give one sample p
 target is its first caption and whose ``references`` are all of its captions, so ``fairseq-generate``
 captions every image once and the scorers compare against every reference.
 """
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
-from fairseq.data import FairseqDataset, data_utils
+from fairseq.data import Dictionary, FairseqDataset, data_utils
 
+from ...formats.region_store import RegionStore
 from ..batching import KeepsLastBatch
 from ..collate import collate_regions
-from ..object_tags import tag_source
+from ..object_tags import ObjectTagger, tag_source
 from ..region_inputs import load_regions
 
 
 class CaptionGenerationDataset(KeepsLastBatch, FairseqDataset):
-    def __init__(self, captions, caption_index, image_rows, store, dictionary, max_regions, max_target_tokens,
-                 references: Optional[List[List[str]]] = None, tagger=None, shuffle=True):
-        """``captions``: token dataset (``w.. </s>``); item i uses caption ``caption_index[i]`` and
-        store row ``image_rows[i]``."""
+    """``captions``: token dataset (``w.. </s>``); item i uses caption ``caption_index[i]``, cut to
+    ``max_target_tokens``, and the first ``max_regions`` regions of store row ``image_rows[i]``;
+    ``references[i]`` are its reference captions (evaluation splits)."""
+
+    def __init__(self, *, captions: FairseqDataset, caption_index: np.ndarray, image_rows: np.ndarray,
+                 store: RegionStore, dictionary: Dictionary, max_regions: int, max_target_tokens: int,
+                 references: Optional[List[List[str]]] = None, tagger: Optional[ObjectTagger] = None,
+                 shuffle: bool = True):
         self.captions, self.caption_index = captions, np.asarray(caption_index)
         self.image_rows, self.store = np.asarray(image_rows), store
         self.dictionary, self.max_regions, self.max_target_tokens = dictionary, max_regions, max_target_tokens
@@ -31,10 +36,10 @@ class CaptionGenerationDataset(KeepsLastBatch, FairseqDataset):
         self.sizes = target_sizes + region_sizes + tag_sizes
         self.target_sizes = target_sizes
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.caption_index)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Dict[str, Any]:
         tokens = self.captions[int(self.caption_index[index])].long()
         if len(tokens) > self.max_target_tokens:  # keep the closing </s>
             tokens = torch.cat([tokens[: self.max_target_tokens - 1], tokens[-1:]])
@@ -44,7 +49,7 @@ class CaptionGenerationDataset(KeepsLastBatch, FairseqDataset):
             item["references"] = self.references[index]
         return item
 
-    def collater(self, samples):
+    def collater(self, samples: List[Dict[str, Any]]) -> Dict[str, Any]:
         if not samples:
             return {}
         pad, eos = self.dictionary.pad(), self.dictionary.eos()
@@ -70,12 +75,12 @@ class CaptionGenerationDataset(KeepsLastBatch, FairseqDataset):
             batch["references"] = [s["references"] for s in samples]
         return batch
 
-    def num_tokens(self, index):
+    def num_tokens(self, index: int) -> int:
         return int(self.sizes[index])
 
-    def size(self, index):
+    def size(self, index: int) -> int:
         return int(self.sizes[index])
 
-    def ordered_indices(self):
+    def ordered_indices(self) -> np.ndarray:
         order = np.random.permutation(len(self)) if self.shuffle else np.arange(len(self))
         return order[np.argsort(self.target_sizes[order], kind="mergesort")]

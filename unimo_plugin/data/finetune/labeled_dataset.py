@@ -1,9 +1,12 @@
 """Fine-tuning samples of a labeled split: text (one sentence or a RoBERTa pair), optionally an
 image's regions, and a target (class, regression value or VQA soft scores)."""
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
 import numpy as np
 import torch
-from fairseq.data import FairseqDataset, data_utils
+from fairseq.data import Dictionary, FairseqDataset, data_utils
 
+from ...formats.region_store import RegionStore
 from ..batching import KeepsLastBatch
 from ..collate import collate_regions
 from ..region_inputs import load_regions
@@ -12,27 +15,27 @@ from ..region_inputs import load_regions
 class ClassTargets:
     """Class indices (int64) or regression values (float32), one per item."""
 
-    def __init__(self, values):
+    def __init__(self, values: np.ndarray):
         self.values = values
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> torch.Tensor:
         return torch.as_tensor(self.values[index])
 
-    def collate(self, targets):
+    def collate(self, targets: List[torch.Tensor]) -> torch.Tensor:
         return torch.stack(targets)
 
 
 class SoftTargets:
     """VQA soft scores stored sparsely: item i owns ``labels/scores[offsets[i]:offsets[i + 1]]``."""
 
-    def __init__(self, offsets, labels, scores, num_labels):
+    def __init__(self, offsets: np.ndarray, labels: np.ndarray, scores: np.ndarray, num_labels: int):
         self.offsets, self.labels, self.scores, self.num_labels = offsets, labels, scores, num_labels
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
         start, end = self.offsets[index], self.offsets[index + 1]
         return torch.from_numpy(self.labels[start:end]), torch.from_numpy(self.scores[start:end])
 
-    def collate(self, targets):
+    def collate(self, targets: List[Tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         dense = torch.zeros(len(targets), self.num_labels)
         for i, (labels, scores) in enumerate(targets):
             dense[i, labels] = scores
@@ -46,8 +49,10 @@ class LabeledDataset(KeepsLastBatch, FairseqDataset):
     Text items are binarized with ``</s>`` appended; the text is cut to ``max_positions``.
     """
 
-    def __init__(self, inputs, dictionary, targets=None, store=None, image_rows=None, max_regions=100,
-                 max_positions=512, shuffle=True, seed=1):
+    def __init__(self, *, inputs: Sequence[FairseqDataset], dictionary: Dictionary,
+                 targets: Optional[Union[ClassTargets, SoftTargets]] = None, store: Optional[RegionStore] = None,
+                 image_rows: Optional[np.ndarray] = None, max_regions: int = 100, max_positions: int = 512,
+                 shuffle: bool = True, seed: int = 1):
         if any(len(x) != len(inputs[0]) for x in inputs[1:]):
             raise ValueError(f"text inputs differ in length: {[len(x) for x in inputs]}")
         if store is not None and len(image_rows) != len(inputs[0]):
@@ -62,10 +67,10 @@ class LabeledDataset(KeepsLastBatch, FairseqDataset):
         regions = 0 if store is None else np.minimum(store.num_boxes[image_rows], max_regions) + 1
         self.sizes = self.text_sizes + regions  # sequence positions of the joint pass
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.inputs[0])
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Dict[str, Any]:
         bos, eos = self.dictionary.bos(), self.dictionary.eos()
         parts = [torch.tensor([bos])]
         for k, text in enumerate(self.inputs):
@@ -82,7 +87,7 @@ class LabeledDataset(KeepsLastBatch, FairseqDataset):
             sample["target"] = self.targets[index]
         return sample
 
-    def collater(self, samples):
+    def collater(self, samples: List[Dict[str, Any]]) -> Dict[str, Any]:
         if not samples:
             return {}
         tokens = data_utils.collate_tokens([s["tokens"] for s in samples], self.dictionary.pad())
@@ -96,22 +101,22 @@ class LabeledDataset(KeepsLastBatch, FairseqDataset):
             batch["target"] = self.targets.collate([s["target"] for s in samples])
         return batch
 
-    def num_tokens(self, index):
+    def num_tokens(self, index: int) -> int:
         """Sequence positions (regions + text): what ``--max-tokens`` budgets."""
         return int(self.sizes[index])
 
-    def size(self, index):
+    def size(self, index: int) -> int:
         """Text tokens: what ``--max-positions`` limits (regions have no position embedding)."""
         return int(self.text_sizes[index])
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int):
         self.epoch = epoch
 
     @property
-    def can_reuse_epoch_itr_across_epochs(self):
+    def can_reuse_epoch_itr_across_epochs(self) -> bool:
         return False  # the order is reshuffled every epoch
 
-    def ordered_indices(self):
+    def ordered_indices(self) -> np.ndarray:
         """Shuffled (per seed and epoch) and then sorted by size, as fairseq's SortDataset does it."""
         if not self.shuffle:
             return np.argsort(self.sizes, kind="mergesort")

@@ -3,24 +3,32 @@
 Item ``i`` is caption ``i`` with its own image (the positive, first) followed by K negative pairs:
 ``ceil(K/2)`` wrong captions for the image and ``floor(K/2)`` wrong images for the caption (UNITER's
 two directions). Negatives are drawn at random from the split, or from the mined hard negatives of
-``retrieval_negatives.py`` when given; draws are deterministic per (seed, epoch, item).
+``mine_retrieval_negatives.py`` when given; draws are deterministic per (seed, epoch, item).
 """
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
 import numpy as np
 import torch
-from fairseq.data import FairseqDataset, data_utils
+from fairseq.data import Dictionary, FairseqDataset, data_utils
 
+from ...formats.region_store import RegionStore
 from ..collate import collate_regions, sample_rng
 from ..region_inputs import load_regions
 
+if TYPE_CHECKING:  # preprocessing code, not needed to read a split
+    from ...preprocess.finetune.negative_mining import MinedNegatives
+
 
 class RetrievalPairsDataset(FairseqDataset):
-    """``captions[i]`` (``w.. </s>``) describes region-store row ``image_rows[i]``.
+    """``captions[i]`` (``w.. </s>``) describes region-store row ``image_rows[i]``; captions are cut to
+    ``max_caption_tokens`` and images to their first ``max_regions`` regions.
 
-    ``hard_negatives``: a :class:`~retrieval_negatives.MinedNegatives` of this split, or None for random.
+    ``hard_negatives``: a :class:`~negative_mining.MinedNegatives` of this split, or None for random.
     """
 
-    def __init__(self, captions, image_rows, store, dictionary, num_negatives, seed, max_regions,
-                 max_caption_tokens, hard_negatives=None, shuffle=True):
+    def __init__(self, *, captions: FairseqDataset, image_rows: np.ndarray, store: RegionStore,
+                 dictionary: Dictionary, num_negatives: int, seed: int, max_regions: int, max_caption_tokens: int,
+                 hard_negatives: Optional["MinedNegatives"] = None, shuffle: bool = True):
         if len(captions) != len(image_rows):
             raise ValueError(f"{len(captions)} captions but {len(image_rows)} image rows")
         if num_negatives < 1:
@@ -41,17 +49,17 @@ class RetrievalPairsDataset(FairseqDataset):
         self.group_positions = (num_negatives + 1) * (self.sizes + regions)  # estimate: negatives vary
 
     @property
-    def num_candidates(self):
+    def num_candidates(self) -> int:
         return 1 + self.num_wrong_captions + self.num_wrong_images
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int):
         self.epoch = epoch
 
     @property
-    def can_reuse_epoch_itr_across_epochs(self):
+    def can_reuse_epoch_itr_across_epochs(self) -> bool:
         return False  # negatives and order change with the epoch
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.captions)
 
     def _caption(self, index):
@@ -79,7 +87,7 @@ class RetrievalPairsDataset(FairseqDataset):
         images = rng.choice(pool_images, self.num_wrong_images, replace=len(pool_images) < self.num_wrong_images)
         return [int(c) for c in captions], [int(r) for r in images]
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Dict[str, Any]:
         rng = sample_rng(self.seed, self.epoch, index)
         row = int(self.image_rows[index])
         if self.hard_negatives is None:
@@ -91,7 +99,7 @@ class RetrievalPairsDataset(FairseqDataset):
             + [(caption, load_regions(self.store, r, self.max_regions)) for r in wrong_images]
         return {"id": index, "pairs": pairs}
 
-    def collater(self, samples):
+    def collater(self, samples: List[Dict[str, Any]]) -> Dict[str, Any]:
         """Pairs of a group are consecutive, the positive first: scores view as (B, num_candidates)."""
         if not samples:
             return {}
@@ -108,13 +116,13 @@ class RetrievalPairsDataset(FairseqDataset):
                           "region_padding_mask": regions["padding_mask"]},
         }
 
-    def num_tokens(self, index):
+    def num_tokens(self, index: int) -> int:
         return self.group_positions[index]
 
-    def size(self, index):
+    def size(self, index: int) -> int:
         return self.sizes[index]
 
-    def ordered_indices(self):
+    def ordered_indices(self) -> np.ndarray:
         if self.shuffle:
             return np.random.default_rng([self.seed, self.epoch]).permutation(len(self))
         return np.arange(len(self))

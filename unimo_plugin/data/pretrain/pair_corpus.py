@@ -1,17 +1,20 @@
 """Image-text pair pretraining samples: masked LM or masked regions, each conditioned on the whole
 other modality, or image -> caption seq2seq LM; plus the CMCL anchors and sidecar items of each pair."""
+from typing import Any, Dict, List, Mapping, Optional
+
 import numpy as np
 import torch
-from fairseq.data import data_utils
+from fairseq.data import Dictionary, FairseqDataset, data_utils
 
 from ...formats import cmcl_sidecars
+from ...formats.region_store import RegionStore
 from ..cmcl_batch import CmclBatch
 from ..collate import collate_region_part, collate_regions, collate_text_part
-from ..object_tags import tag_source
+from ..object_tags import ObjectTagger, tag_source
 from ..region_inputs import load_regions
 from ..region_masking import masked_region_sample
 from ..token_masking import mask_tokens, seq2seq_example
-from .corpus import PretrainCorpus
+from .corpus import Objectives, PretrainCorpus
 
 CMCL_LIMIT_KEYS = {"paraphrases": "cmcl_paraphrases", "negatives": "cmcl_negatives",
                    "texts": "cmcl_retrieved_texts", "images": "cmcl_retrieved_images"}
@@ -30,25 +33,27 @@ def _largest_sums(values, offsets, k):
 
 
 class PairCorpusDataset(PretrainCorpus):
-    """``captions[i]`` (``w.. </s>``) describes region-store row ``image_rows[i]``.
+    """``captions[i]`` (``w.. </s>``) describes region-store row ``image_rows[i]``; captions are cut
+    to ``max_caption_tokens`` and images to their first ``max_regions`` regions.
 
-    ``sidecars`` maps a CMCL sidecar kind to its :class:`~cmcl_sidecars.CaptionSidecar`; each
-    sample draws at most ``limits[kind]`` items of each kind (deterministically per seed/epoch).
+    With ``cmcl``, each sample also holds its CMCL items: ``sidecars`` maps a CMCL sidecar kind to its
+    :class:`~cmcl_sidecars.CaptionSidecar`, of which each sample draws at most ``limits[kind]`` items
+    (deterministically per seed/epoch). ``tagger`` puts object tags before the caption.
     """
 
     modality = "pair"
 
-    def __init__(self, captions, image_rows, store, dictionary, mask_idx, seed, mask_prob, region_mask_prob,
-                 overlap_threshold, seq2seq_prob, max_regions, max_caption_tokens, cmcl, sidecars, limits,
-                 tagger=None):
+    def __init__(self, *, captions: FairseqDataset, image_rows: np.ndarray, store: RegionStore,
+                 dictionary: Dictionary, mask_idx: int, objectives: Objectives, max_regions: int,
+                 max_caption_tokens: int, cmcl: bool, sidecars: Mapping[str, cmcl_sidecars.CaptionSidecar],
+                 limits: Mapping[str, int], tagger: Optional[ObjectTagger] = None):
         if len(captions) != len(image_rows):
             raise ValueError(f"{len(captions)} captions but {len(image_rows)} image rows")
         if len(image_rows) and (image_rows.min() < 0 or image_rows.max() >= len(store)):
             raise ValueError(f"image rows out of range for region store {store.path} with {len(store)} images")
         self.captions, self.image_rows, self.store = captions, image_rows, store
-        self.dictionary, self.mask_idx, self.seed = dictionary, mask_idx, seed
-        self.mask_prob, self.region_mask_prob, self.overlap_threshold = mask_prob, region_mask_prob, overlap_threshold
-        self.seq2seq_prob, self.max_regions, self.max_caption_tokens = seq2seq_prob, max_regions, max_caption_tokens
+        self.dictionary, self.mask_idx, self.objectives = dictionary, mask_idx, objectives
+        self.max_regions, self.max_caption_tokens = max_regions, max_caption_tokens
         self.cmcl, self.sidecars, self.limits = cmcl, sidecars, limits
         self.tagger = tagger
         if tagger is not None:
@@ -70,15 +75,15 @@ class PairCorpusDataset(PretrainCorpus):
                 else:
                     self.batch_tokens += _largest_sums(text_size(sidecar.items.sizes), sidecar.offsets, limits[kind])
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.captions)
 
-    def build(self, index, rng):
+    def build(self, index: int, rng: np.random.Generator) -> Dict[str, Any]:
         caption = self._text_item(self.captions[index])
         words = caption[1:-1]
         regions = load_regions(self.store, int(self.image_rows[index]), self.max_regions)
         source = tag_source(self.tagger, regions["cls_probs"])  # the image alone, or the image and its object tags
-        if rng.random() < self.seq2seq_prob:
+        if rng.random() < self.objectives.seq2seq_prob:
             tokens, targets, target_mask = seq2seq_example(source, words, self.dictionary)
             sample = masked_region_sample(regions, rng, 0.0, 1.0)  # the image is the clean source
         else:
@@ -95,12 +100,14 @@ class PairCorpusDataset(PretrainCorpus):
     def _masked_modality(self, caption, regions, rng):
         """Mask the words or the regions, never both: each is predicted from the whole other modality
         (UNITER's conditional masking), with equal chance while both objectives are on."""
-        mask_words = self.region_mask_prob == 0 or (self.mask_prob > 0 and rng.random() < 0.5)
+        objectives = self.objectives
+        mask_words = objectives.region_mask_prob == 0 or (objectives.mask_prob > 0 and rng.random() < 0.5)
         if mask_words:
-            tokens, targets = mask_tokens(caption, rng, self.dictionary, self.mask_idx, self.mask_prob)
+            tokens, targets = mask_tokens(caption, rng, self.dictionary, self.mask_idx, objectives.mask_prob)
             return tokens, targets, masked_region_sample(regions, rng, 0.0, 1.0)
         targets = torch.full_like(caption, self.dictionary.pad())
-        return caption, targets, masked_region_sample(regions, rng, self.region_mask_prob, self.overlap_threshold)
+        return caption, targets, masked_region_sample(regions, rng, objectives.region_mask_prob,
+                                                      objectives.region_overlap_threshold)
 
     def _text_item(self, tokens):
         """``<s> w.. </s>`` from stored ``w.. </s>``, cut to ``max_caption_tokens`` words + ``</s>``: captions
@@ -121,7 +128,7 @@ class PairCorpusDataset(PretrainCorpus):
                 items[kind] = [self._text_item(t) for t in chosen]
         return items
 
-    def collater(self, samples):
+    def collater(self, samples: List[Dict[str, Any]]) -> Dict[str, Any]:
         batch = {"id": torch.tensor([s["id"] for s in samples])}
         collate_text_part(samples, self.dictionary.pad(), batch)
         collate_region_part(samples, batch)
@@ -130,7 +137,7 @@ class PairCorpusDataset(PretrainCorpus):
         return batch
 
 
-def collate_cmcl(items, pad):
+def collate_cmcl(items: List[Dict[str, Any]], pad: int) -> CmclBatch:
     """The CMCL batch of ``_cmcl_items``' items: every text (anchor captions first) and every image
     (anchor images first), and per anchor its candidate (image, text) pairs with a positive flag.
 
