@@ -71,7 +71,7 @@ def _finetune_cases():
     from unimo_plugin.criterions.unimo_classification import UnimoClassificationCriterion
     from unimo_plugin.criterions.unimo_retrieval import UnimoRetrievalCriterion, UnimoRetrievalCriterionConfig
     from unimo_plugin.criterions.unimo_soft_bce import UnimoSoftBceCriterion
-    from unimo_plugin.models.classification import PairClassificationHead
+    from unimo_plugin.models.heads import PairClassificationHead
     from unimo_plugin.models.cross_encoder import HEAD_NAME, retrieval_head
     from unimo_plugin.models.heads import ClassificationHead
 

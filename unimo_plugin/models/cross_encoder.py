@@ -7,7 +7,7 @@ evaluation share this function.
 """
 import torch
 
-from .classification import PairClassificationHead
+from .heads import PairClassificationHead
 
 HEAD_NAME = "retrieval"
 

@@ -1,5 +1,11 @@
 """Output heads besides the LM head (which is fairseq's RobertaLMHead, tied to the word embedding),
-and CMCL's temperature."""
+and CMCL's temperature.
+
+A fine-tuning head registered in ``model.classification_heads`` takes the pooled ``<s>`` (text
+tasks: :class:`ClassificationHead`), or the pooled ``<s>`` and the pooled ``[IMG]`` of the same
+bidirectional pass over ``[IMG] r1..rn <s> w.. </s>`` (image-text tasks: :class:`PairClassificationHead`);
+``model(**net_input, classification_head_name=NAME)`` runs it.
+"""
 import math
 
 import torch
@@ -50,6 +56,19 @@ class ClassificationHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.out_proj(self.dropout(self.activation_fn(self.dense(self.dropout(features)))))
+
+
+class PairClassificationHead(nn.Module):
+    """Classifies the element-wise product of pooled text and pooled image (UNIMO's fusion for
+    VQA and SNLI-VE), with RoBERTa's dense + activation + projection head."""
+
+    def __init__(self, input_dim: int, inner_dim: int, num_outputs: int, activation_fn: str = "tanh",
+                 dropout: float = 0.1):
+        super().__init__()
+        self.head = ClassificationHead(input_dim, inner_dim, num_outputs, activation_fn, dropout)
+
+    def forward(self, pooled_text: torch.Tensor, pooled_image: torch.Tensor) -> torch.Tensor:
+        return self.head(pooled_text * pooled_image)
 
 
 class Temperature(nn.Module):

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from fairseq.tasks import register_task
 
-from ..models.classification import PairClassificationHead
+from ..models.heads import PairClassificationHead
 from .labeled_task import LabeledTask, LabeledTaskConfig
 
 
