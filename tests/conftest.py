@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 from fairseq.data import Dictionary
+from omegaconf import OmegaConf
 
 import unimo_plugin  # noqa: F401  (registers the plugin)
 from unimo_plugin.models.unimo import UnimoConfig, UnimoModel
@@ -40,6 +41,16 @@ def build_unimo(dictionary, **overrides):
                   max_positions=64, region_feature_dim=12, num_region_classes=7)
     fields.update(overrides)
     return UnimoModel.build_model(UnimoConfig(**fields), DictTask(dictionary))
+
+
+def models_of_widths(task, widths, **fields):
+    """The models ``task`` builds, one per encoder width; building them must leave the task as it was."""
+    state = dict(vars(task))
+    models = [task.build_model(OmegaConf.structured(UnimoConfig(
+        _name="unimo", encoder_layers=1, encoder_embed_dim=width, encoder_ffn_embed_dim=2 * width,
+        encoder_attention_heads=4, **fields))) for width in widths]
+    assert vars(task) == state, "building a model changed the task"
+    return models
 
 
 def run_cli(args, cwd=None, timeout=600):

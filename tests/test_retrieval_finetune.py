@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, fairseq_bin, run_cli
+from conftest import REPO_ROOT, fairseq_bin, models_of_widths, run_cli
 from fairseq.data import data_utils
 
 from unimo_plugin.common.artifacts import InputError, read_manifest
@@ -23,6 +23,7 @@ from unimo_plugin.formats.region_store import RegionStore
 from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
 from unimo_plugin.preprocess.finetune.negative_mining import MinedNegatives
 from unimo_plugin.preprocess.text.bpe_training import train_bpe
+from unimo_plugin.tasks.unimo_retrieval import UnimoRetrievalConfig, UnimoRetrievalTask
 from unimo_plugin.testing import synthetic_corpora
 from unimo_plugin.testing.synthetic_retrieval import write_retrieval_data
 
@@ -114,6 +115,16 @@ def test_groups_hold_the_positive_first_then_wrong_captions_then_wrong_images(tm
     dataset.set_epoch(2)  # new negatives each epoch
     again = RetrievalPairsDataset(**split)  # at epoch 1
     assert any(not torch.equal(a[0], b[0]) for a, b in zip(dataset[0]["pairs"], again[0]["pairs"]))
+
+
+def test_the_score_head_is_declared_for_the_model_config(tmp_path):
+    synthetic_corpora.build(str(tmp_path), synthetic_corpora.dictionary(), sidecars=False)
+    task = UnimoRetrievalTask.setup_task(UnimoRetrievalConfig(data=str(tmp_path), seed=1))
+    widths = (32, 48)
+    for width, model in zip(widths, models_of_widths(task, widths, region_feature_dim=synthetic_corpora.FEATURE_DIM)):
+        head = model.classification_heads["retrieval"].head
+        assert (head.dense.in_features, head.out_proj.out_features) == (width, 1)
+    assert not hasattr(task, "embed_dim")
 
 
 def test_exhaustive_and_two_stage_recall_by_hand():

@@ -9,13 +9,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_cli
-from labeled_data import finetune_command, make_bpe, shape_of, write_scene_store
+from conftest import REPO_ROOT, models_of_widths, run_cli
+from labeled_data import FEATURE_DIM, finetune_command, make_bpe, shape_of, write_scene_store
 
 from unimo_plugin.criterions.unimo_classification import UnimoClassificationCriterion
 from unimo_plugin.criterions.unimo_soft_bce import UnimoSoftBceCriterion
 from unimo_plugin.evaluation import classification as classification_evaluation
 from unimo_plugin.formats.labeled_sets import read_labels, read_records
+from unimo_plugin.tasks.unimo_snli_ve import UnimoSnliVeConfig, UnimoSnliVeTask
 
 prepare_main = runpy.run_path(os.path.join(REPO_ROOT, "data_scripts", "prepare_snli_ve.py"))["main"]
 NUM_TRAIN, NUM_VALID = 120, 30
@@ -72,6 +73,14 @@ def test_labels_rows_and_records(snli_ve):
     images = [int(r["Flikr30kID"][:-4]) - FIRST_ID for r in snli_ve["rows"]["train"]]
     np.testing.assert_array_equal(rows, images)  # the store holds the images in id order
     assert read_records(data, "valid")[0]["source"].endswith("snli_ve_dev.jsonl:1")
+
+
+def test_the_head_is_declared_for_the_model_config(snli_ve):
+    task = UnimoSnliVeTask.setup_task(UnimoSnliVeConfig(data=snli_ve["data"], seed=1))
+    for width, model in zip((32, 48), models_of_widths(task, (32, 48), region_feature_dim=FEATURE_DIM)):
+        head = model.classification_heads["snli_ve"].head
+        assert (head.dense.in_features, head.dense.out_features, head.out_proj.out_features) == (width, width, 3)
+    assert not hasattr(task, "embed_dim")
 
 
 @pytest.mark.slow

@@ -117,9 +117,10 @@ class UnimoModel(BaseFairseqModel):
 
     @classmethod
     def build_model(cls, cfg: UnimoConfig, task):
-        """Fine-tuning tasks add their heads in their own ``build_model`` before ``--pretrained`` loads."""
+        """The task's heads (``task.classification_heads(cfg)``, for this config's widths) are
+        registered before ``--pretrained`` loads, which then keeps or initialises them."""
         model = cls(cfg, task.source_dictionary)
-        for name, head in getattr(task, "classification_heads", lambda: {})().items():
+        for name, head in getattr(task, "classification_heads", lambda model_cfg: {})(cfg).items():
             model.register_classification_head(name, head)
         if cfg.init_from_roberta:
             load_roberta_into(model, cfg.init_from_roberta)

@@ -6,13 +6,14 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Dict, Optional
 
 from fairseq.data import Dictionary
 from fairseq.data.indexed_dataset import data_file_path
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask
 from omegaconf import OmegaConf, open_dict
+from torch import nn
 
 from ..common.artifacts import data_outputs
 from ..data.object_tags import ObjectTagger
@@ -105,8 +106,9 @@ class UnimoTask(FairseqTask):
     def target_dictionary(self):
         return self.dictionary
 
-    def classification_heads(self):
-        """{name: head module} that the model registers before ``--pretrained`` loads; none here."""
+    def classification_heads(self, model_cfg) -> Dict[str, nn.Module]:
+        """{name: head module} for the model ``model_cfg`` describes (a head's width follows the
+        model's), which the model registers before ``--pretrained`` loads; none here."""
         return {}
 
     def build_model(self, cfg, from_checkpoint=False):

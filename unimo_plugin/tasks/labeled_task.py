@@ -4,11 +4,12 @@ the task's head before ``--pretrained`` initialises the rest of the model."""
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 from fairseq.data import data_utils
 from omegaconf import II
+from torch import nn
 
 from ..data.finetune.labeled_dataset import ClassTargets, LabeledDataset, SoftTargets
 from ..formats.labeled_sets import read_labeled_manifest, read_labels
@@ -51,19 +52,18 @@ class LabeledTask(UnimoTask):
         self.store = None
         if self.IMAGES:
             self.store = open_region_store_of(self.data_dir, cfg.region_store, "--region-store")
-        self.embed_dim = None
 
     def data_dirs(self):
         return [self.data_dir]
 
-    def make_head(self, embed_dim):
+    def make_head(self, embed_dim: int) -> nn.Module:
+        """The task's head over pooled states of width ``embed_dim``."""
         raise NotImplementedError
 
-    def classification_heads(self):
-        return {self.cfg.classification_head_name: self.make_head(self.embed_dim)}
+    def classification_heads(self, model_cfg) -> Dict[str, nn.Module]:
+        return {self.cfg.classification_head_name: self.make_head(model_cfg.encoder_embed_dim)}
 
     def build_model(self, cfg, from_checkpoint=False):
-        self.embed_dim = cfg.encoder_embed_dim
         if self.store is not None and cfg.region_feature_dim != self.store.feature_dim:
             raise ValueError(f"--region-feature-dim {cfg.region_feature_dim} but region store {self.store.path} "
                              f"has {self.store.feature_dim}-d features")

@@ -13,12 +13,13 @@ Each caption is a group of 1 + ``--num-negatives`` pairs scored by the cross-enc
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 from fairseq.data import data_utils
 from fairseq.tasks import register_task
 from omegaconf import II
+from torch import nn
 
 from ..data.finetune.retrieval_pairs import RetrievalPairsDataset
 from ..formats.region_store import open_region_store_of
@@ -64,12 +65,8 @@ class UnimoRetrievalTask(UnimoTask):
     def data_dirs(self):
         return [self.pair_dir]
 
-    def build_model(self, cfg, from_checkpoint=False):
-        self.embed_dim = cfg.encoder_embed_dim  # the head's width follows the model's
-        return super().build_model(cfg, from_checkpoint)
-
-    def classification_heads(self):
-        return {HEAD_NAME: retrieval_head(self.embed_dim, self.cfg.head_dropout)}
+    def classification_heads(self, model_cfg) -> Dict[str, nn.Module]:
+        return {HEAD_NAME: retrieval_head(model_cfg.encoder_embed_dim, self.cfg.head_dropout)}
 
     def region_store(self):
         return open_region_store_of(self.pair_dir, self.cfg.pair_region_store, "--pair-region-store")
