@@ -16,7 +16,6 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import BaseFairseqModel, register_model, register_model_architecture
 from fairseq.models.roberta.model import RobertaLMHead
 from fairseq.modules.transformer_sentence_encoder import init_bert_params
-from fairseq.utils import safe_getattr
 from torch import nn
 
 from ..data.cmcl_batch import CmclBatch
@@ -35,10 +34,15 @@ TEMPERATURE_KEY = "cmcl_temperature.log_temperature"
 
 @dataclass
 class UnimoConfig(FairseqDataclass):
-    encoder_layers: int = field(default=12, metadata={"help": "number of transformer layers"})
-    encoder_embed_dim: int = field(default=768, metadata={"help": "hidden size H"})
-    encoder_ffn_embed_dim: int = field(default=3072, metadata={"help": "feed-forward inner size (4H in UNIMO)"})
-    encoder_attention_heads: int = field(default=12, metadata={"help": "number of attention heads"})
+    """The sizes default to None, which the architecture fills (``unimo_base`` for the bare ``unimo``):
+    fairseq-hydra-train fills the dataclass defaults before it calls the architecture named in
+    ``model._name``, which then keeps every value that is not None."""
+
+    encoder_layers: Optional[int] = field(default=None, metadata={"help": "number of transformer layers"})
+    encoder_embed_dim: Optional[int] = field(default=None, metadata={"help": "hidden size H"})
+    encoder_ffn_embed_dim: Optional[int] = field(
+        default=None, metadata={"help": "feed-forward inner size (4H in UNIMO)"})
+    encoder_attention_heads: Optional[int] = field(default=None, metadata={"help": "number of attention heads"})
     activation_fn: ChoiceEnum(utils.get_available_activation_fns()) = field(
         default="gelu", metadata={"help": "activation of the feed-forward layers and the LM head"}
     )
@@ -48,7 +52,7 @@ class UnimoConfig(FairseqDataclass):
     dropout: float = field(default=0.1, metadata={"help": "dropout on embeddings and layer outputs"})
     attention_dropout: float = field(default=0.1, metadata={"help": "dropout on attention probabilities"})
     activation_dropout: float = field(default=0.0, metadata={"help": "dropout after the FFN activation"})
-    max_positions: int = field(default=512, metadata={"help": "maximum number of text tokens"})
+    max_positions: Optional[int] = field(default=None, metadata={"help": "maximum number of text tokens"})
     region_feature_dim: int = field(
         default=2048, metadata={"help": "dimension of one detector region feature (2048 for bottom-up attention)"}
     )
@@ -119,6 +123,7 @@ class UnimoModel(BaseFairseqModel):
     def build_model(cls, cfg: UnimoConfig, task):
         """The task's heads (``task.classification_heads(cfg)``, for this config's widths) are
         registered before ``--pretrained`` loads, which then keeps or initialises them."""
+        unimo_base(cfg)  # the sizes no architecture set: the bare ``unimo``, or a config built in code
         model = cls(cfg, task.source_dictionary)
         for name, head in getattr(task, "classification_heads", lambda model_cfg: {})(cfg).items():
             model.register_classification_head(name, head)
@@ -352,27 +357,28 @@ class UnimoModel(BaseFairseqModel):
         return sample["target"]
 
 
+def _unset_to(args, **sizes):
+    """Give ``args`` (an argparse Namespace, a config or a UnimoConfig) each of ``sizes`` it leaves unset
+    (absent or None: fairseq's ``safe_getattr`` takes a UnimoConfig's None for a value)."""
+    for name, value in sizes.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+
+
 @register_model_architecture("unimo", "unimo_base")
 def unimo_base(args):
-    args.encoder_layers = safe_getattr(args, "encoder_layers", 12)
-    args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", 768)
-    args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", 3072)
-    args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", 12)
+    _unset_to(args, encoder_layers=12, encoder_embed_dim=768, encoder_ffn_embed_dim=3072, encoder_attention_heads=12,
+              max_positions=512)
 
 
 @register_model_architecture("unimo", "unimo_large")
 def unimo_large(args):
-    args.encoder_layers = safe_getattr(args, "encoder_layers", 24)
-    args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", 1024)
-    args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", 4096)
-    args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", 16)
+    _unset_to(args, encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096, encoder_attention_heads=16)
+    unimo_base(args)
 
 
 @register_model_architecture("unimo", "unimo_tiny")
 def unimo_tiny(args):
     """A few small layers for tests and the CPU demo."""
-    args.encoder_layers = safe_getattr(args, "encoder_layers", 4)
-    args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", 128)
-    args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", 512)
-    args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", 4)
-    args.max_positions = safe_getattr(args, "max_positions", 256)
+    _unset_to(args, encoder_layers=4, encoder_embed_dim=128, encoder_ffn_embed_dim=512, encoder_attention_heads=4,
+              max_positions=256)

@@ -86,11 +86,13 @@ class UnimoSeq2seqTask(UnimoGenerationTask):
         return Seq2seqPairDataset(sources, [len(t) for t in sources], self.dictionary, constraints=constraints)
 
     def build_model(self, cfg, from_checkpoint=False):
+        """The limit is checked on the built model: fairseq applies an architecture's sizes in building."""
+        model = super().build_model(cfg, from_checkpoint)
         limit = self.cfg.max_source_positions + self.cfg.max_target_positions
-        if limit > cfg.max_positions and not from_checkpoint:  # generating, the decoder checks each step
+        if limit > model.max_positions() and not from_checkpoint:  # generating, the decoder checks each step
             raise ValueError(f"--max-source-positions + --max-target-positions = {limit} exceed the model's "
-                             f"--max-positions {cfg.max_positions}: source and target share the text positions")
-        return super().build_model(cfg, from_checkpoint)
+                             f"--max-positions {model.max_positions()}: source and target share the text positions")
+        return model
 
     def max_positions(self):
         return None  # sources and targets are cut to their limits
