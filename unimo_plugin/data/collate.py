@@ -1,10 +1,12 @@
 """Batching helpers shared by every corpus and task, and per-sample seeding."""
+from typing import Any, Dict, List, Sequence
+
 import numpy as np
 import torch
 from fairseq.data import data_utils
 
 
-def sample_rng(seed, epoch, index, *more):
+def sample_rng(seed: int, epoch: int, index: int, *more: int) -> np.random.Generator:
     """A generator for one sample: deterministic per (seed, epoch, index, *more), whatever the worker."""
     return np.random.default_rng([seed, epoch, index, *more])
 
@@ -16,7 +18,8 @@ def _pad_stack(tensors, length):
     return out
 
 
-def collate_regions(samples, keys=("features", "boxes")):
+def collate_regions(samples: Sequence[Dict[str, Any]],
+                    keys: Sequence[str] = ("features", "boxes")) -> Dict[str, torch.Tensor]:
     """Pad a list of region dicts to (B, R, ...) tensors; returns them with ``padding_mask`` (B, R).
 
     Every key in ``keys`` must be present (not None) in every sample.
@@ -28,7 +31,7 @@ def collate_regions(samples, keys=("features", "boxes")):
     return out
 
 
-def collate_text_part(samples, pad, batch):
+def collate_text_part(samples: List[Dict[str, Any]], pad: int, batch: Dict[str, Any]) -> Dict[str, Any]:
     """Add the text inputs and LM targets of ``samples`` to ``batch`` (shared by text and pair corpora)."""
     tokens = data_utils.collate_tokens([s["tokens"] for s in samples], pad)
     target_mask = data_utils.collate_tokens([s["target_mask"].long() for s in samples], 0).bool()
@@ -41,7 +44,7 @@ def collate_text_part(samples, pad, batch):
     return batch
 
 
-def collate_region_part(samples, batch):
+def collate_region_part(samples: List[Dict[str, Any]], batch: Dict[str, Any]) -> Dict[str, Any]:
     """Add region inputs (and, where the samples carry them, masked-region targets) to ``batch``."""
     has_targets = "region_masked" in samples[0]
     has_cls = has_targets and samples[0]["cls_probs"] is not None

@@ -1,11 +1,13 @@
 """Region samples: one image's regions from a store as model-ready tensors."""
+from typing import Dict, Optional
+
 import numpy as np
 import torch
 
-from ..formats.region_store import normalized_boxes
+from ..formats.region_store import RegionStore, normalized_boxes
 
 
-def load_regions(store, row, max_regions):
+def load_regions(store: RegionStore, row: int, max_regions: int) -> Dict[str, Optional[torch.Tensor]]:
     """The first ``max_regions`` regions of store row ``row`` (stores keep detector order)."""
     regions = store[row]
     n = min(len(regions.boxes), max_regions)

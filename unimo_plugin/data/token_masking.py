@@ -3,12 +3,16 @@
 Both return the model input and, per input position, the token to predict there (``pad``
 where nothing is predicted), so one forward pass can mix masked-LM and seq2seq samples.
 """
+from typing import Optional, Tuple
+
 import numpy as np
 import torch
+from fairseq.data import Dictionary
 
 
-def mask_tokens(tokens, rng, dictionary, mask_idx, mask_prob=0.15, leave_unmasked_prob=0.1,
-                random_token_prob=0.1):
+def mask_tokens(tokens: torch.Tensor, rng: np.random.Generator, dictionary: Dictionary, mask_idx: int,
+                mask_prob: float = 0.15, leave_unmasked_prob: float = 0.1,
+                random_token_prob: float = 0.1) -> Tuple[torch.Tensor, torch.Tensor]:
     """BERT masking of the non-special tokens: of the chosen ``mask_prob``, 80% become ``<mask>``,
     ``random_token_prob`` a random word and ``leave_unmasked_prob`` stay. At least one token is chosen."""
     pad = dictionary.pad()
@@ -30,7 +34,8 @@ def mask_tokens(tokens, rng, dictionary, mask_idx, mask_prob=0.15, leave_unmaske
     return out, targets
 
 
-def seq2seq_example(source, target, dictionary):
+def seq2seq_example(source: torch.Tensor, target: torch.Tensor,
+                    dictionary: Dictionary) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Input ``source + [</s>] + target`` with the target part causal; predicts ``target + [</s>]``.
 
     ``source`` already ends in ``</s>`` (or is empty, e.g. image -> caption) and ``target`` is the
@@ -45,7 +50,8 @@ def seq2seq_example(source, target, dictionary):
     return tokens, targets, target_mask
 
 
-def split_fragment(tokens, rng, fragment_ratio, dictionary):
+def split_fragment(tokens: torch.Tensor, rng: np.random.Generator, fragment_ratio: float,
+                   dictionary: Dictionary) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
     """Cut a random contiguous fragment of about ``fragment_ratio`` of the words out of
     ``<s> w.. </s>``: returns (source = the rest, still ``<s> .. </s>``, target fragment)."""
     words = np.flatnonzero(tokens.numpy() >= dictionary.nspecial)

@@ -5,8 +5,9 @@ bounds after every update."""
 import contextlib
 import logging
 import os
+from argparse import Namespace
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from fairseq.data import Dictionary
 from fairseq.data.indexed_dataset import data_file_path
@@ -18,6 +19,7 @@ from torch import nn
 from ..common.artifacts import data_outputs
 from ..data.object_tags import ObjectTagger
 from ..formats.bpe import build_recorded_bpe, recorded_bpe
+from ..models.unimo import UnimoConfig, UnimoModel
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +47,13 @@ def _saved_task_config(cfg):
 
 
 class UnimoTask(FairseqTask):
-    def __init__(self, cfg, dictionary):
+    def __init__(self, cfg: UnimoTaskConfig, dictionary: Dictionary):
         super().__init__(cfg)
         self.dictionary = dictionary
         self.mask_idx = dictionary.index("<mask>")
 
     @classmethod
-    def setup_task(cls, cfg, **kwargs):
+    def setup_task(cls, cfg: UnimoTaskConfig, **kwargs) -> "UnimoTask":
         path = os.path.join(cfg.data.split(os.pathsep)[0], "dict.txt")
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: UNIMO tasks need the dictionary in DATA/dict.txt")
@@ -62,7 +64,7 @@ class UnimoTask(FairseqTask):
         task.record_bpe()
         return task
 
-    def data_dirs(self):
+    def data_dirs(self) -> List[str]:
         """Directories of the binarized text this task reads (their manifests record its BPE)."""
         raise NotImplementedError
 
@@ -85,12 +87,12 @@ class UnimoTask(FairseqTask):
                 with _writable(cfg):
                     cfg.bpe_record = record
 
-    def build_bpe(self, args):
+    def build_bpe(self, args: Namespace) -> Optional[Any]:
         """Explicit BPE options (fairseq's ``--bpe``, the hub's ``bpe=...``) win; else ``--bpe-record``'s."""
         bpe = super().build_bpe(args)
         return bpe if bpe is not None else build_recorded_bpe(self.cfg.bpe_record)
 
-    def object_tagger(self):
+    def object_tagger(self) -> Optional[ObjectTagger]:
         """The ``--object-tags`` tagger (None without the option): the datasets and the hub build the
         text before a caption with it."""
         if getattr(self.cfg, "object_tags", None) is None:
@@ -99,19 +101,19 @@ class UnimoTask(FairseqTask):
                             self.cfg.max_object_tags)
 
     @property
-    def source_dictionary(self):
+    def source_dictionary(self) -> Dictionary:
         return self.dictionary
 
     @property
-    def target_dictionary(self):
+    def target_dictionary(self) -> Dictionary:
         return self.dictionary
 
-    def classification_heads(self, model_cfg) -> Dict[str, nn.Module]:
+    def classification_heads(self, model_cfg: UnimoConfig) -> Dict[str, nn.Module]:
         """{name: head module} for the model ``model_cfg`` describes (a head's width follows the
         model's), which the model registers before ``--pretrained`` loads; none here."""
         return {}
 
-    def build_model(self, cfg, from_checkpoint=False):
+    def build_model(self, cfg: UnimoConfig, from_checkpoint: bool = False) -> UnimoModel:
         """A model restored from a checkpoint gets its weights from it: the initialisation
         options it was trained with (RoBERTa, --pretrained) are not read again."""
         if from_checkpoint:
@@ -120,7 +122,6 @@ class UnimoTask(FairseqTask):
                 cfg.pretrained = None
         return super().build_model(cfg, from_checkpoint)
 
-
-    def optimizer_step(self, optimizer, model, update_num):
+    def optimizer_step(self, optimizer, model: UnimoModel, update_num: int):
         super().optimizer_step(optimizer, model, update_num)
         model.cmcl_temperature.clamp_()

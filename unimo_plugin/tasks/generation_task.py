@@ -10,9 +10,12 @@ import json
 import logging
 from argparse import Namespace
 from dataclasses import dataclass, field
+from typing import Any, Dict, List
 
+import torch
 from fairseq import metrics, utils
 
+from ..models.unimo import UnimoConfig, UnimoModel
 from .base_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
@@ -29,26 +32,26 @@ class GenerationEvalConfig(UnimoTaskConfig):
 
 
 class UnimoGenerationTask(UnimoTask):
-    def __init__(self, cfg, dictionary):
+    def __init__(self, cfg: GenerationEvalConfig, dictionary):
         super().__init__(cfg, dictionary)
         self._bpe = None
         self._bleu_generator = None
 
-    def decode(self, tokens):
+    def decode(self, tokens: torch.Tensor) -> str:
         """Token ids -> text, through the recorded BPE unless it is ``none`` (as fairseq-generate's D- lines)."""
         if self._bpe is None:
             self._bpe = self.build_bpe(Namespace(bpe=None)) or False
         text = self.dictionary.string(tokens.int().cpu(), unk_string="UNKNOWNTOKENINHYP")
         return self._bpe.decode(text) if self._bpe else text
 
-    def build_model(self, cfg, from_checkpoint=False):
+    def build_model(self, cfg: UnimoConfig, from_checkpoint: bool = False) -> UnimoModel:
         model = super().build_model(cfg, from_checkpoint)
         if self.cfg.eval_bleu:
             options = json.loads(self.cfg.eval_bleu_args or "{}")
             self._bleu_generator = self.build_generator([model], Namespace(**options))
         return model
 
-    def valid_step(self, sample, model, criterion):
+    def valid_step(self, sample: Dict[str, Any], model: UnimoModel, criterion):
         loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
         if self.cfg.eval_bleu:
             import sacrebleu
@@ -68,7 +71,7 @@ class UnimoGenerationTask(UnimoTask):
                 logging_output[f"_bleu_totals_{i}"] = bleu.totals[i]
         return loss, sample_size, logging_output
 
-    def reduce_metrics(self, logging_outputs, criterion):
+    def reduce_metrics(self, logging_outputs: List[Dict[str, Any]], criterion):
         super().reduce_metrics(logging_outputs, criterion)
         if not self.cfg.eval_bleu:
             return

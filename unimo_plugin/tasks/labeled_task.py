@@ -4,7 +4,7 @@ the task's head before ``--pretrained`` initialises the rest of the model."""
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 from fairseq.data import data_utils
@@ -14,6 +14,7 @@ from torch import nn
 from ..data.finetune.labeled_dataset import ClassTargets, LabeledDataset, SoftTargets
 from ..formats.labeled_sets import read_labeled_manifest, read_labels
 from ..formats.region_store import open_region_store_of
+from ..models.unimo import UnimoConfig, UnimoModel
 from .base_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class LabeledTask(UnimoTask):
     TASKS = ()
     IMAGES = False
 
-    def __init__(self, cfg, dictionary):
+    def __init__(self, cfg: LabeledTaskConfig, dictionary):
         super().__init__(cfg, dictionary)
         self.data_dir = os.path.normpath(cfg.data.split(os.pathsep)[0])
         self.manifest = read_labeled_manifest(self.data_dir)
@@ -53,23 +54,23 @@ class LabeledTask(UnimoTask):
         if self.IMAGES:
             self.store = open_region_store_of(self.data_dir, cfg.region_store, "--region-store")
 
-    def data_dirs(self):
+    def data_dirs(self) -> List[str]:
         return [self.data_dir]
 
     def make_head(self, embed_dim: int) -> nn.Module:
         """The task's head over pooled states of width ``embed_dim``."""
         raise NotImplementedError
 
-    def classification_heads(self, model_cfg) -> Dict[str, nn.Module]:
+    def classification_heads(self, model_cfg: UnimoConfig) -> Dict[str, nn.Module]:
         return {self.cfg.classification_head_name: self.make_head(model_cfg.encoder_embed_dim)}
 
-    def build_model(self, cfg, from_checkpoint=False):
+    def build_model(self, cfg: UnimoConfig, from_checkpoint: bool = False) -> UnimoModel:
         if self.store is not None and cfg.region_feature_dim != self.store.feature_dim:
             raise ValueError(f"--region-feature-dim {cfg.region_feature_dim} but region store {self.store.path} "
                              f"has {self.store.feature_dim}-d features")
         return super().build_model(cfg, from_checkpoint)
 
-    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
         prefix = os.path.join(self.data_dir, split)
         inputs = []
         while os.path.exists(f"{prefix}.input{len(inputs)}.bin"):
@@ -90,5 +91,5 @@ class LabeledTask(UnimoTask):
             seed=self.cfg.seed)
         logger.info("%s: %d items%s", prefix, len(inputs[0]), "" if targets is not None else " (unlabeled)")
 
-    def max_positions(self):
+    def max_positions(self) -> int:
         return self.cfg.max_text_positions

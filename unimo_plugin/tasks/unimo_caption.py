@@ -12,7 +12,7 @@ Reads the pairs a pretraining DATA dir holds (``DATA/dict.txt``, ``DATA/pairs/{s
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 from fairseq.data import data_utils
@@ -52,10 +52,11 @@ class UnimoCaptionTask(UnimoGenerationTask):
     def _pairs_dir(self):
         return self.cfg.pair_data or os.path.join(self.cfg.data, "pairs")
 
-    def data_dirs(self):
+    def data_dirs(self) -> List[str]:
         return [self._pairs_dir()]
 
-    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False,
+                     **kwargs) -> CaptionGenerationDataset:
         prefix = os.path.join(self._pairs_dir(), split)
         captions = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
         if captions is None:
@@ -80,5 +81,5 @@ class UnimoCaptionTask(UnimoGenerationTask):
         self.datasets[split] = dataset
         return dataset
 
-    def max_positions(self):
+    def max_positions(self) -> None:
         return None  # captions are cut to --max-target-positions; the model checks its own limit

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 import numpy as np
-from fairseq.data import PrependTokenDataset, TokenBlockDataset, data_utils
+from fairseq.data import FairseqDataset, PrependTokenDataset, TokenBlockDataset, data_utils
+from fairseq.data.iterators import EpochBatchIterator
 from fairseq.tasks import register_task
 from omegaconf import II
 
@@ -98,7 +99,7 @@ class UnimoPretrainTask(UnimoTask):
         given = {"text": self.cfg.text_data, "image": self.cfg.image_data, "pair": self.cfg.pair_data}[name]
         return given or os.path.join(self.cfg.data, {"text": "text", "image": "images", "pair": "pairs"}[name])
 
-    def data_dirs(self):
+    def data_dirs(self) -> List[str]:
         return [self._corpus_dir("text"), self._corpus_dir("pair")]
 
     def _ratios(self, corpora):
@@ -114,7 +115,7 @@ class UnimoPretrainTask(UnimoTask):
             ratios[key.strip()] = float(value)
         return [ratios.get(name, 0.0) for name in corpora]
 
-    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
         corpora = OrderedDict()
         for name, load in (("text", self._load_text), ("image", self._load_images), ("pair", self._load_pairs)):
             dataset = load(self._corpus_dir(name), split)
@@ -128,7 +129,7 @@ class UnimoPretrainTask(UnimoTask):
         self.datasets[split] = ModalityMixDataset(corpora, self._ratios(corpora) if training else None,
                                                   self.cfg.seed, self.cfg.max_regions)
 
-    def get_batch_iterator(self, dataset, **kwargs):
+    def get_batch_iterator(self, dataset: FairseqDataset, **kwargs) -> EpochBatchIterator:
         """Training batches in whole steps of workers x update-freq batches of one corpus, which the
         dataset shuffles itself (see ModalityMixDataset); validation reads each sample once."""
         if not (isinstance(dataset, ModalityMixDataset) and dataset.ratios is not None):
@@ -174,5 +175,5 @@ class UnimoPretrainTask(UnimoTask):
             max_caption_tokens=self.cfg.max_caption_tokens, cmcl=self.cfg.cmcl, sidecars=sidecars, limits=limits,
             tagger=self.object_tagger())
 
-    def max_positions(self):
+    def max_positions(self) -> None:
         return None  # samples are cut to --tokens-per-sample / --max-caption-tokens; the model sets the limit

@@ -13,17 +13,18 @@ Each caption is a group of 1 + ``--num-negatives`` pairs scored by the cross-enc
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-from fairseq.data import data_utils
+from fairseq.data import FairseqDataset, data_utils
 from fairseq.tasks import register_task
 from omegaconf import II
 from torch import nn
 
 from ..data.finetune.retrieval_pairs import RetrievalPairsDataset
-from ..formats.region_store import open_region_store_of
+from ..formats.region_store import RegionStore, open_region_store_of
 from ..models.cross_encoder import HEAD_NAME, retrieval_head
+from ..models.unimo import UnimoConfig
 from ..preprocess.finetune.negative_mining import MinedNegatives, default_output
 from .base_task import UnimoTask, UnimoTaskConfig
 
@@ -59,19 +60,19 @@ class UnimoRetrievalTask(UnimoTask):
     cfg: UnimoRetrievalConfig
 
     @property
-    def pair_dir(self):
+    def pair_dir(self) -> str:
         return self.cfg.pair_data or os.path.join(self.cfg.data, "pairs")
 
-    def data_dirs(self):
+    def data_dirs(self) -> List[str]:
         return [self.pair_dir]
 
-    def classification_heads(self, model_cfg) -> Dict[str, nn.Module]:
+    def classification_heads(self, model_cfg: UnimoConfig) -> Dict[str, nn.Module]:
         return {HEAD_NAME: retrieval_head(model_cfg.encoder_embed_dim, self.cfg.head_dropout)}
 
-    def region_store(self):
+    def region_store(self) -> RegionStore:
         return open_region_store_of(self.pair_dir, self.cfg.pair_region_store, "--pair-region-store")
 
-    def load_split(self, split):
+    def load_split(self, split: str) -> Tuple[FairseqDataset, np.ndarray]:
         """(caption token dataset, image rows) of a caption split."""
         prefix = os.path.join(self.pair_dir, split)
         captions = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
@@ -79,7 +80,7 @@ class UnimoRetrievalTask(UnimoTask):
             raise FileNotFoundError(f"{prefix}.bin: no caption split {split!r} in {self.pair_dir}")
         return captions, np.load(prefix + ".image_rows.npy")
 
-    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
         captions, image_rows = self.load_split(split)
         store = self.region_store()
         training = split == self.cfg.train_subset
@@ -94,5 +95,5 @@ class UnimoRetrievalTask(UnimoTask):
         logger.info("%s: %d captions of %d images, %s negatives", split, len(captions), len(np.unique(image_rows)),
                     "mined" if mined is not None else "random")
 
-    def max_positions(self):
+    def max_positions(self) -> None:
         return None  # captions are cut to --max-caption-tokens; the model sets the limit

@@ -21,5 +21,5 @@ class UnimoSentencePredictionConfig(LabeledTaskConfig):
 class UnimoSentencePredictionTask(LabeledTask):
     TASKS = tuple(GLUE_TASKS)
 
-    def make_head(self, embed_dim):
+    def make_head(self, embed_dim: int) -> ClassificationHead:
         return ClassificationHead(embed_dim, embed_dim, self.num_outputs, "tanh", self.cfg.head_dropout)

@@ -13,6 +13,7 @@ the model's ``--max-positions``::
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
 
 import torch
 from fairseq.data import (
@@ -26,6 +27,7 @@ from fairseq.data import (
 from fairseq.tasks import register_task
 
 from ..data.batching import KeepsLastBatch
+from ..models.unimo import UnimoConfig, UnimoModel
 from .generation_task import GenerationEvalConfig, UnimoGenerationTask
 
 logger = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class UnimoSeq2seqConfig(GenerationEvalConfig):
 class UnimoSeq2seqTask(UnimoGenerationTask):
     cfg: UnimoSeq2seqConfig
 
-    def data_dirs(self):
+    def data_dirs(self) -> List[str]:
         return [os.path.normpath(self.cfg.data)]
 
     def _truncated(self, dataset, length, bos):
@@ -65,7 +67,7 @@ class UnimoSeq2seqTask(UnimoGenerationTask):
         return Seq2seqPairDataset(source, source.sizes, self.dictionary, target,
                                    None if target is None else target.sizes, self.dictionary, shuffle=shuffle)
 
-    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs) -> Seq2seqPairDataset:
         sides = []
         for side in ("source", "target"):
             prefix = os.path.join(self.cfg.data, f"{split}.{side}")
@@ -79,13 +81,14 @@ class UnimoSeq2seqTask(UnimoGenerationTask):
         logger.info(f"{split}: {len(self.datasets[split])} pairs")
         return self.datasets[split]
 
-    def build_dataset_for_inference(self, src_tokens, src_lengths, constraints=None):
+    def build_dataset_for_inference(self, src_tokens: Sequence[torch.Tensor], src_lengths: Sequence[int],
+                                    constraints: Optional[torch.Tensor] = None) -> Seq2seqPairDataset:
         """``fairseq-interactive``'s lines (``w.. </s>``) as ``<s> w.. </s>`` sources, cut like training's."""
         bos, eos, keep = self.dictionary.bos(), self.dictionary.eos(), self.cfg.max_source_positions - 2
         sources = [torch.cat([t.new_tensor([bos]), t[t.ne(eos)][:keep], t.new_tensor([eos])]) for t in src_tokens]
         return Seq2seqPairDataset(sources, [len(t) for t in sources], self.dictionary, constraints=constraints)
 
-    def build_model(self, cfg, from_checkpoint=False):
+    def build_model(self, cfg: UnimoConfig, from_checkpoint: bool = False) -> UnimoModel:
         """The limit is checked on the built model: fairseq applies an architecture's sizes in building."""
         model = super().build_model(cfg, from_checkpoint)
         limit = self.cfg.max_source_positions + self.cfg.max_target_positions
@@ -94,5 +97,5 @@ class UnimoSeq2seqTask(UnimoGenerationTask):
                              f"--max-positions {model.max_positions()}: source and target share the text positions")
         return model
 
-    def max_positions(self):
+    def max_positions(self) -> None:
         return None  # sources and targets are cut to their limits

@@ -20,5 +20,5 @@ class UnimoSnliVeTask(LabeledTask):
     TASKS = ("snli_ve",)
     IMAGES = True
 
-    def make_head(self, embed_dim):
+    def make_head(self, embed_dim: int) -> PairClassificationHead:
         return PairClassificationHead(embed_dim, embed_dim, self.num_outputs, "tanh", self.cfg.head_dropout)

@@ -19,5 +19,5 @@ class UnimoVqaTask(LabeledTask):
     TASKS = ("vqa",)
     IMAGES = True
 
-    def make_head(self, embed_dim):
+    def make_head(self, embed_dim: int) -> PairClassificationHead:
         return PairClassificationHead(embed_dim, embed_dim * 2, self.num_outputs, "gelu", self.cfg.head_dropout)

@@ -15,9 +15,12 @@ depend only on workers x update-freq, not on how it is split.
 """
 import logging
 from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from fairseq.data import FairseqDataset, data_utils
+
+from .corpus import PretrainCorpus
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +34,8 @@ class ModalityMixDataset(FairseqDataset):
     regions count against ``--max-tokens`` like tokens (a region is one sequence position).
     """
 
-    def __init__(self, corpora: "OrderedDict[str, FairseqDataset]", ratios=None, seed=1, max_regions=None):
+    def __init__(self, corpora: "OrderedDict[str, PretrainCorpus]", ratios: Optional[Sequence[float]] = None,
+                 seed: int = 1, max_regions: Optional[int] = None):
         if not corpora or (ratios is not None and len(corpora) != len(ratios)):
             raise ValueError("one ratio per corpus is needed")
         if ratios is not None:
@@ -47,7 +51,7 @@ class ModalityMixDataset(FairseqDataset):
         self._concatenated = {}
         self.set_epoch(1)
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int):
         """Draw this epoch's samples: per corpus a contiguous run of (global index, repetition)."""
         self.epoch = epoch
         for corpus in self.corpora.values():
@@ -68,22 +72,22 @@ class ModalityMixDataset(FairseqDataset):
         run_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
         self.repeat[order] = np.arange(len(order)) - run_start
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.draw)
 
-    def _locate(self, position):
+    def _locate(self, position: int) -> Tuple[str, int]:
         index = int(self.draw[position])
         c = int(np.searchsorted(self.offsets, index, side="right")) - 1
         return self.names[c], index - int(self.offsets[c])
 
-    def __getitem__(self, position):
+    def __getitem__(self, position: int) -> Dict[str, Any]:
         name, local = self._locate(position)
         sample = self.corpora[name].draw(local, int(self.repeat[position]))
         sample["corpus"] = name
         sample["mix_id"] = position
         return sample
 
-    def collater(self, samples):
+    def collater(self, samples: List[Dict[str, Any]]) -> Dict[str, Any]:
         if not samples:
             return {}
         name = samples[0]["corpus"]
@@ -101,40 +105,42 @@ class ModalityMixDataset(FairseqDataset):
                 [np.asarray(getattr(c, attribute)) for c in self.corpora.values()])
         return self._concatenated[attribute][self.draw]
 
-    def num_tokens(self, position):
+    def num_tokens(self, position: int) -> int:
         name, local = self._locate(position)
         return self.corpora[name].num_tokens(local)
 
-    def num_regions(self, position):
+    def num_regions(self, position: int) -> int:
         name, local = self._locate(position)
         return self.corpora[name].num_regions(local)
 
-    def size(self, position):
+    def size(self, position: int) -> int:
         name, local = self._locate(position)
         return self.corpora[name].size(local)
 
     @property
-    def sizes(self):
+    def sizes(self) -> np.ndarray:
         return self._per_corpus("sizes")
 
     @property
-    def can_reuse_epoch_itr_across_epochs(self):
+    def can_reuse_epoch_itr_across_epochs(self) -> bool:
         return False  # each epoch draws a new sample of the corpora
 
-    def ordered_indices(self):
+    def ordered_indices(self) -> np.ndarray:
         """This epoch's draw, corpus by corpus, sorted by size within the corpus (for tight batches)."""
         sizes = self.sizes
         runs = [np.arange(start, end) for start, end in zip(self.draw_offsets[:-1], self.draw_offsets[1:])]
         return np.concatenate([run[np.argsort(sizes[run], kind="stable")] for run in runs])
 
-    def filter_indices_by_size(self, indices, max_sizes):
+    def filter_indices_by_size(self, indices: np.ndarray,
+                               max_sizes: Union[None, int, float, Sequence[int]]) -> Tuple[np.ndarray, List[int]]:
         if max_sizes is None:
             return indices, []
         limit = max_sizes if isinstance(max_sizes, (int, float)) else min(max_sizes)
         sizes = self.sizes[indices]
         return indices[sizes <= limit], indices[sizes > limit].tolist()
 
-    def batch_by_size(self, indices, max_tokens=None, max_sentences=None, required_batch_size_multiple=1):
+    def batch_by_size(self, indices: np.ndarray, max_tokens: Optional[int] = None, max_sentences: Optional[int] = None,
+                      required_batch_size_multiple: int = 1) -> List[np.ndarray]:
         """Batches of one corpus each, filled up to ``max_tokens`` text tokens and ``max_regions``
         regions (both counted with padding, every pass of a sample included); in training, whole
         steps of ``step_batches`` batches of one corpus, in shuffled order."""
