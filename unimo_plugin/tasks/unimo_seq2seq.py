@@ -18,7 +18,6 @@ from typing import List, Optional, Sequence
 import torch
 from fairseq.data import (
     AppendTokenDataset,
-    LanguagePairDataset,
     PrependTokenDataset,
     StripTokenDataset,
     TruncateDataset,
@@ -26,15 +25,11 @@ from fairseq.data import (
 )
 from fairseq.tasks import register_task
 
-from ..data.batching import KeepsLastBatch
+from ..data.finetune.seq2seq_pairs import Seq2seqPairDataset
 from ..models.unimo import UnimoConfig, UnimoModel
 from .generation_task import GenerationEvalConfig, UnimoGenerationTask
 
 logger = logging.getLogger(__name__)
-
-
-class Seq2seqPairDataset(KeepsLastBatch, LanguagePairDataset):
-    """fairseq's language-pair dataset (source and target share the dictionary), every sample batched."""
 
 
 @dataclass
