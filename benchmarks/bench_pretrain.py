@@ -55,7 +55,7 @@ def setup(args, root):
     tasks = {}
     for cmcl in (True, False):
         cfg = UnimoPretrainConfig(data=root, seed=1, modality_ratios="pair:1", cmcl=cmcl, cmcl_negatives=args.negatives,
-                                  max_regions_per_image=args.regions)
+                                  max_regions_per_image=args.regions, train_subset="train", update_freq=[1])
         tasks[cmcl] = UnimoPretrainTask.setup_task(cfg)
         tasks[cmcl].load_dataset("train")
     task = tasks[True]
