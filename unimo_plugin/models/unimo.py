@@ -38,11 +38,14 @@ class UnimoConfig(FairseqDataclass):
     fairseq-hydra-train fills the dataclass defaults before it calls the architecture named in
     ``model._name``, which then keeps every value that is not None."""
 
-    encoder_layers: Optional[int] = field(default=None, metadata={"help": "number of transformer layers"})
-    encoder_embed_dim: Optional[int] = field(default=None, metadata={"help": "hidden size H"})
+    encoder_layers: Optional[int] = field(
+        default=None, metadata={"help": "number of transformer layers (default: the architecture's)"})
+    encoder_embed_dim: Optional[int] = field(
+        default=None, metadata={"help": "hidden size H (default: the architecture's)"})
     encoder_ffn_embed_dim: Optional[int] = field(
-        default=None, metadata={"help": "feed-forward inner size (4H in UNIMO)"})
-    encoder_attention_heads: Optional[int] = field(default=None, metadata={"help": "number of attention heads"})
+        default=None, metadata={"help": "feed-forward inner size, 4H in UNIMO (default: the architecture's)"})
+    encoder_attention_heads: Optional[int] = field(
+        default=None, metadata={"help": "number of attention heads (default: the architecture's)"})
     activation_fn: ChoiceEnum(utils.get_available_activation_fns()) = field(
         default="gelu", metadata={"help": "activation of the feed-forward layers and the LM head"}
     )
@@ -52,7 +55,8 @@ class UnimoConfig(FairseqDataclass):
     dropout: float = field(default=0.1, metadata={"help": "dropout on embeddings and layer outputs"})
     attention_dropout: float = field(default=0.1, metadata={"help": "dropout on attention probabilities"})
     activation_dropout: float = field(default=0.0, metadata={"help": "dropout after the FFN activation"})
-    max_positions: Optional[int] = field(default=None, metadata={"help": "maximum number of text tokens"})
+    max_positions: Optional[int] = field(
+        default=None, metadata={"help": "maximum number of text tokens (default: the architecture's)"})
     region_feature_dim: int = field(
         default=2048, metadata={"help": "dimension of one detector region feature (2048 for bottom-up attention)"}
     )
