@@ -43,7 +43,6 @@ def test_every_command_module_is_a_console_script():
     commands = {f"unimo_plugin.cli.{path.stem}" for path in (Path(REPO_ROOT) / "unimo_plugin" / "cli").glob("*.py")
                 if "def cli_main()" in path.read_text()}
     assert commands == {module for module, _ in SCRIPTS.values()}
-    assert len(SCRIPTS) == 25
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))

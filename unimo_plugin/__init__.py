@@ -19,7 +19,7 @@ if hasattr(torch.serialization, "add_safe_globals"):
 def _quiet_fairseq_import():
     """Drop exactly the two noises that importing fairseq prints, and only while it is imported: torch's
     FutureWarning about ``torch.jit.script`` (fairseq scripts functions at import) and fairseq's
-    "Please install tensorboardX" (fairseq.tasks.text_to_speech; tensorboard logging works without it).
+    "Please install tensorboardX" (for its speech task; --tensorboard-logdir uses torch's writer).
 
     Here and not in the commands' runner (unimo_plugin/cli/runner.py): Python runs this package's
     ``__init__`` before any command module. Where fairseq was imported earlier (``fairseq-train``),
@@ -33,7 +33,8 @@ def _quiet_fairseq_import():
     text_to_speech.addFilter(no_tensorboardx_hint)
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", FutureWarning, r"torch\.jit\.")
+            # "is deprecated", or on Python 3.14+ "is not supported"
+            warnings.filterwarnings("ignore", r"`torch\.jit\.script` is ", FutureWarning, r"torch\.jit\.")
             yield
     finally:
         text_to_speech.removeFilter(no_tensorboardx_hint)
