@@ -1,4 +1,4 @@
-"""UNIMO for fairseq: a user-dir plugin (``--user-dir unimo_plugin``) plus data scripts.
+"""UNIMO for fairseq: a user-dir plugin (``--user-dir unimo_plugin``) plus its commands (``unimo-*``).
 
 fairseq itself is installed separately with ``--no-deps`` from ``requirements/fairseq.txt``
 (see the Makefile); its runtime dependencies, minus torchaudio, are listed here.
@@ -44,6 +44,36 @@ setup(
         "pycocoevalcap>=1.2",
         "rouge-score>=0.1.2",
     ],
+    # Each command as a console script, as fairseq installs fairseq-preprocess; data_scripts/X.py run the same ones.
+    entry_points={
+        "console_scripts": [
+            "unimo-import-regions = unimo_plugin.cli.import_regions:cli_main",
+            "unimo-extract-regions = unimo_plugin.cli.extract_regions:cli_main",
+            "unimo-draw-regions = unimo_plugin.cli.draw_regions:cli_main",
+            "unimo-train-bpe = unimo_plugin.cli.train_bpe:cli_main",
+            "unimo-binarize-text = unimo_plugin.cli.binarize_text:cli_main",
+            "unimo-binarize-captions = unimo_plugin.cli.binarize_captions:cli_main",
+            "unimo-binarize-seq2seq = unimo_plugin.cli.binarize_seq2seq:cli_main",
+            "unimo-paraphrase = unimo_plugin.cli.paraphrase:cli_main",
+            "unimo-rewrite-captions = unimo_plugin.cli.rewrite_captions:cli_main",
+            "unimo-retrieve-negatives = unimo_plugin.cli.retrieve_negatives:cli_main",
+            "unimo-retrieve-images = unimo_plugin.cli.retrieve_images:cli_main",
+            "unimo-retrieve-texts = unimo_plugin.cli.retrieve_texts:cli_main",
+            "unimo-build-cmcl-sidecars = unimo_plugin.cli.build_cmcl_sidecars:cli_main",
+            "unimo-prepare-vqa = unimo_plugin.cli.prepare_vqa:cli_main",
+            "unimo-prepare-snli-ve = unimo_plugin.cli.prepare_snli_ve:cli_main",
+            "unimo-prepare-glue = unimo_plugin.cli.prepare_glue:cli_main",
+            "unimo-mine-retrieval-negatives = unimo_plugin.cli.mine_retrieval_negatives:cli_main",
+            "unimo-make-sample-data = unimo_plugin.cli.make_sample_data:cli_main",
+            "unimo-score-captions = unimo_plugin.cli.score_captions:cli_main",
+            "unimo-score-text = unimo_plugin.cli.score_text:cli_main",
+            "unimo-eval-retrieval = unimo_plugin.cli.eval_retrieval:cli_main",
+            "unimo-eval-cross-retrieval = unimo_plugin.cli.eval_cross_retrieval:cli_main",
+            "unimo-eval-vqa = unimo_plugin.cli.eval_vqa:cli_main",
+            "unimo-eval-classification = unimo_plugin.cli.eval_classification:cli_main",
+            "unimo-options = unimo_plugin.cli.options:cli_main",
+        ],
+    },
     extras_require={
         "test": ["pytest>=7", "sentencepiece>=0.1.99"],
         # fastBPE needs cython at build time: pip install --no-build-isolation fastbpe

@@ -1,46 +1,6 @@
-#!/usr/bin/env python
-"""Binarize ``RAW/{split}.source`` / ``RAW/{split}.target`` pairs for ``--task unimo_seq2seq``.
-
-The layout of CNN/DailyMail, Gigaword, SQuAD question generation and CoQA releases (as in fairseq's
-BART examples): line i of the source pairs with line i of the target.
-
-  python data_scripts/binarize_seq2seq.py --raw-dir cnn_dm --splits train valid test --output data-bin/cnn_dm \\
-      --dict dict.txt --gpt2-encoder-json encoder.json --gpt2-vocab-bpe vocab.bpe --workers 8
-"""
-import argparse
-import logging
-import sys
-
-from unimo_plugin.common.artifacts import InputError
-from unimo_plugin.formats.bpe import add_bpe_args, bpe_config
-from unimo_plugin.preprocess.text.seq2seq_binarizer import binarize_seq2seq
-
-
-def get_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--raw-dir", required=True, metavar="DIR", help="holds {split}.source and {split}.target")
-    parser.add_argument("--splits", nargs="+", default=["train", "valid", "test"], help="splits to binarize")
-    parser.add_argument("--output", required=True, metavar="DIR",
-                        help="DATA dir for fairseq-train/fairseq-generate (DIR.manifest.json marks it finished)")
-    parser.add_argument("--dict", required=True, metavar="FILE", help="fairseq dict.txt (RoBERTa's for real runs)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes for BPE encoding")
-    add_bpe_args(parser)
-    return parser
-
-
-def main(argv=None):
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
-    parser = get_parser()
-    args = parser.parse_args(argv)
-    try:
-        manifest = binarize_seq2seq(args.raw_dir, args.splits, args.output, args.dict, bpe_config(args),
-                                    workers=args.workers)
-    except (InputError, ValueError, FileNotFoundError) as e:
-        parser.exit(1, f"{parser.prog}: error: {e}\n")
-    for name, counts in manifest["datasets"].items():
-        print(f"{name}: {counts['sequences']} texts, {counts['tokens']} tokens, "
-              f"{counts['replaced_by_unk']} replaced by <unk>")
-
+#!/usr/bin/env python3
+"""The command unimo-binarize-seq2seq, at the path the docs and tests use (its code: unimo_plugin/cli/)."""
+from unimo_plugin.cli.binarize_seq2seq import cli_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli_main()

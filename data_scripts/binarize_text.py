@@ -1,55 +1,6 @@
-#!/usr/bin/env python
-"""Binarize a raw text corpus into a fairseq mmap dataset (OUTPUT.bin/.idx), BPE included.
-
-The result is byte-identical to RoBERTa's recipe (multiprocessing_bpe_encoder.py --keep-empty, then
-fairseq-preprocess --only-source --srcdict DICT --dataset-impl mmap) in one step. Input: one sentence
-per line, a blank line between documents. A manifest OUTPUT.bin.manifest.json marks a finished output.
-
-  python data_scripts/binarize_text.py --input wiki.train.raw --output data-bin/wiki/train \\
-      --dict dict.txt --gpt2-encoder-json encoder.json --gpt2-vocab-bpe vocab.bpe --workers 8
-  # on N machines: add --num-shards N --shard-id K, then merge the shards once:
-  python data_scripts/binarize_text.py --merge --output data-bin/wiki/train --num-shards N
-"""
-import argparse
-import logging
-import sys
-
-from unimo_plugin.common.artifacts import InputError, add_sharding_args
-from unimo_plugin.formats.bpe import add_bpe_args, bpe_config
-from unimo_plugin.preprocess.text.text_binarizer import binarize_text, merge_text_shards
-
-
-def get_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", metavar="FILE", help="raw UTF-8 text, one sentence per line")
-    parser.add_argument("--output", metavar="PREFIX", required=True,
-                        help="output prefix: writes PREFIX.bin, PREFIX.idx and PREFIX.bin.manifest.json "
-                             "(shards: PREFIX.shardK-of-N.*)")
-    parser.add_argument("--dict", metavar="FILE", help="fairseq dict.txt (RoBERTa's for real runs)")
-    parser.add_argument("--merge", action="store_true",
-                        help="instead of binarizing, merge the --num-shards complete shards of --output into it")
-    add_bpe_args(parser)
-    add_sharding_args(parser)
-    return parser
-
-
-def main(argv=None):
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
-    parser = get_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.merge:
-            manifest = merge_text_shards(args.output, args.num_shards)
-        else:
-            if not args.input or not args.dict:
-                parser.error("--input and --dict are required unless --merge")
-            manifest = binarize_text(args.input, args.output, args.dict, bpe_config(args), workers=args.workers,
-                                     num_shards=args.num_shards, shard_id=args.shard_id)
-    except (InputError, ValueError, FileNotFoundError) as e:
-        parser.exit(1, f"{parser.prog}: error: {e}\n")
-    print(f"{manifest['dataset']}: {manifest['sequences']} sequences, {manifest['tokens']} tokens, "
-          f"{manifest['replaced_by_unk']} replaced by <unk>")
-
+#!/usr/bin/env python3
+"""The command unimo-binarize-text, at the path the docs and tests use (its code: unimo_plugin/cli/)."""
+from unimo_plugin.cli.binarize_text import cli_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli_main()

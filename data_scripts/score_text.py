@@ -1,63 +1,6 @@
 #!/usr/bin/env python3
-"""Score generated text (summaries, questions) with ROUGE-1/2/L F1 (rouge-score, Porter stemming) and
-sacreBLEU corpus BLEU, against one reference per sample.
-
-GEN_OUTPUT is what fairseq-generate printed (``fairseq-generate ... > gen.txt``) or its --results-path
-folder; the best hypothesis (first ``D-`` line) of sample id i is scored against line i of --references,
-the raw ``.target`` file of the generated split (the ``.source/.target`` layout of CNN/DailyMail,
-Gigaword, SQuAD question generation and CoQA). ``<n>`` sentence markers are removed before scoring;
---rouge-lsum adds the summary-level ROUGE-Lsum over sentences split at them (or at ., ! and ?).
-
-Values are printed ×100 (UNIMO-base: CNN/DailyMail ROUGE-L 39.61, Gigaword ROUGE-L 36.27).
-
-  python data_scripts/score_text.py gen.txt --references raw/cnn_dm/test.target --rouge-lsum --json scores.json
-"""
-import argparse
-import logging
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from unimo_plugin.common.artifacts import InputError  # noqa: E402
-from unimo_plugin.evaluation.generate_output import generate_output_file, hypotheses_in_order, read_hypotheses
-from unimo_plugin.evaluation.score_report import print_scores, write_scores_json  # noqa: E402
-from unimo_plugin.evaluation.text_metrics import read_references, score_text  # noqa: E402
-
-
-def get_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("generate_output", metavar="GEN_OUTPUT",
-                        help="fairseq-generate's printed output, or its --results-path folder")
-    parser.add_argument("--references", required=True, metavar="FILE",
-                        help="one reference per line, line i for sample id i (e.g. raw/test.target)")
-    parser.add_argument("--rouge-lsum", action="store_true",
-                        help="also report ROUGE-Lsum (summary-level LCS over sentences), as CNN/DailyMail "
-                             "results do")
-    parser.add_argument("--json", metavar="FILE", help="also write the scores here (atomically)")
-    return parser
-
-
-def main(argv=None):
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
-    parser = get_parser()
-    args = parser.parse_args(argv)
-    try:
-        references = read_references(args.references)
-        source = generate_output_file(args.generate_output)
-        hypotheses = hypotheses_in_order(read_hypotheses(source), len(references), source,
-                                         what=f"references of {args.references}")
-        scores, signature = score_text(hypotheses, references, rouge_lsum=args.rouge_lsum)
-    except (InputError, ValueError, OSError) as e:  # OSError: a missing or unreadable input
-        parser.exit(1, f"{parser.prog}: error: {e}\n")
-    print_scores(f"{source} against {args.references}: {len(hypotheses)} samples", scores)
-    print(f"sacreBLEU signature: {signature}")
-    if args.json:
-        write_scores_json(args.json, {"hypotheses": source, "references": os.path.abspath(args.references),
-                                      "samples": len(hypotheses), "scores": scores,
-                                      "sacrebleu_signature": signature})
-    return scores
-
+"""The command unimo-score-text, at the path the docs and tests use (its code: unimo_plugin/cli/)."""
+from unimo_plugin.cli.score_text import cli_main
 
 if __name__ == "__main__":
-    main()
+    cli_main()

@@ -1,54 +1,6 @@
-#!/usr/bin/env python
-"""Train a byte-level BPE on text files and write GPT-2-format files plus a fairseq dictionary.
-
-Writes OUTPUT_DIR/encoder.json and OUTPUT_DIR/vocab.bpe (load them with fairseq's
---bpe gpt2 --gpt2-encoder-json ... --gpt2-vocab-bpe ...) and OUTPUT_DIR/dict.txt (ids-as-strings with
-their counts in the corpus, sorted as fairseq-preprocess sorts them, RoBERTa's dict.txt format), and
-the manifest OUTPUT_DIR.manifest.json. Use it for corpora without RoBERTa's GPT-2 BPE (e.g. samples).
-
-  python data_scripts/train_bpe.py --input corpus.txt captions.txt --output-dir bpe/ --vocab-size 8000
-"""
-import argparse
-import logging
-import sys
-
-from unimo_plugin.common.artifacts import InputError
-from unimo_plugin.preprocess.text.bpe_training import train_bpe
-
-
-def get_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", metavar="FILE", nargs="+", required=True,
-                        help="UTF-8 text files, one sentence per line (each line is stripped, as when encoding)")
-    parser.add_argument("--output-dir", metavar="DIR", required=True,
-                        help="directory written atomically with encoder.json, vocab.bpe and dict.txt")
-    parser.add_argument("--vocab-size", type=int, default=50000,
-                        help="BPE vocabulary size, including the 256 byte symbols (fewer if merges run out)")
-    parser.add_argument("--min-frequency", type=int, default=2,
-                        help="a pair must occur this many times in the corpus to become a merge")
-    parser.add_argument("--only-seen-tokens", action="store_true",
-                        help="list in dict.txt only the BPE tokens the encoded corpus contains (exactly "
-                             "fairseq-preprocess's dictionary); by default unseen BPE tokens follow with "
-                             "count 0, so no text ever maps to <unk>")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes for encoding the corpus to count tokens (training itself uses "
-                             "the tokenizers library's own threads)")
-    return parser
-
-
-def main(argv=None):
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
-    parser = get_parser()
-    args = parser.parse_args(argv)
-    try:
-        manifest = train_bpe(args.input, args.output_dir, vocab_size=args.vocab_size,
-                             min_frequency=args.min_frequency, workers=args.workers,
-                             only_seen_tokens=args.only_seen_tokens)
-    except (InputError, FileNotFoundError) as e:
-        parser.exit(1, f"{parser.prog}: error: {e}\n")
-    print(f"{args.output_dir}: {manifest['bpe_vocab_size']} BPE tokens, dictionary of "
-          f"{manifest['dictionary_size']} symbols ({manifest['seen_tokens']} seen in the corpus)")
-
+#!/usr/bin/env python3
+"""The command unimo-train-bpe, at the path the docs and tests use (its code: unimo_plugin/cli/)."""
+from unimo_plugin.cli.train_bpe import cli_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli_main()

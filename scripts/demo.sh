@@ -42,7 +42,7 @@ fairseq-train "$DATA" --user-dir unimo_plugin --task unimo_pretrain --criterion 
     --log-format simple --log-interval 100 --cpu --seed 1 --num-workers 0 \
     --save-dir "$WORK/checkpoints" --no-epoch-checkpoints --tensorboard-logdir "$WORK/tensorboard"
 
-python -m unimo_plugin.evaluation.retrieval "$WORK/checkpoints/checkpoint_last.pt" --data "$DATA" \
+unimo-eval-retrieval "$WORK/checkpoints/checkpoint_last.pt" --data "$DATA" \
     --split test --max-regions 10 --ks 1 5
 
 # Captioning: fine-tune from the pretrained checkpoint, generate for the 200 test images (beam 5),

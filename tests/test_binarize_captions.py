@@ -3,7 +3,6 @@ store; missing images; sharded + merged and resumed runs equal to one run; bad i
 import filecmp
 import json
 import os
-import runpy
 import sys
 from argparse import Namespace
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, run_cli
 
+from unimo_plugin.cli.binarize_captions import main as cli_main
 from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter, region_store_of
 from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
@@ -19,7 +19,6 @@ from unimo_plugin.preprocess.text.bpe_training import train_bpe
 from unimo_plugin.preprocess.text.text_binarizer import binarize_text
 
 SCRIPT = [sys.executable, os.path.join(REPO_ROOT, "data_scripts", "binarize_captions.py")]
-cli_main = runpy.run_path(SCRIPT[1])["main"]  # in-process: same parsing, no interpreter start-up
 STORE_IDS = ["4", "2", "7", "1", "3", "6", "5"]  # not in id order, so rows are not ids
 KARPATHY = {"images": [
     {"cocoid": 1, "filename": "a.jpg", "split": "train",

@@ -4,7 +4,6 @@ import filecmp
 import importlib.util
 import json
 import os
-import runpy
 import sys
 from argparse import Namespace
 
@@ -15,8 +14,9 @@ from fairseq.data.encoders import build_bpe
 from fairseq.tasks import FairseqTask
 from fairseq.tokenizer import tokenize_line
 
+from unimo_plugin.cli.binarize_text import main as binarize_text_main
+from unimo_plugin.cli.shared_args import bpe_config
 from unimo_plugin.common.artifacts import InputError, read_manifest
-from unimo_plugin.formats.bpe import bpe_config
 from unimo_plugin.preprocess.text.bpe_training import train_bpe
 from unimo_plugin.preprocess.text.text_binarizer import binarize_text, merge_text_shards
 
@@ -42,11 +42,6 @@ CORPUS = (
 
 def script(name):
     return [sys.executable, os.path.join(SCRIPTS, name)]
-
-
-def cli_main(name):
-    """A script's main() in-process: the same argument parsing, without another interpreter start-up."""
-    return runpy.run_path(os.path.join(SCRIPTS, name))["main"]
 
 
 def bpe_args(kind, files):
@@ -160,8 +155,7 @@ def test_binarize_text_gpt2_cli_matches_fairseq_preprocess(work):
 ])
 def test_binarize_text_other_encoders_match_fairseq_preprocess(work, kind):
     out = str(work["root"] / "ours" / kind)
-    cli_main("binarize_text.py")(["--input", work["raw"], "--output", out, "--dict", work["union_dict"]]
-                                 + bpe_args(kind, work))
+    binarize_text_main(["--input", work["raw"], "--output", out, "--dict", work["union_dict"]] + bpe_args(kind, work))
     assert same_dataset(out, work["ref"][kind])
 
 
@@ -181,7 +175,7 @@ def test_sharded_resumed_and_merged_equals_unsharded(work, tmp_path):
     assert resumed[0] == first and os.path.getmtime(f"{out}.shard0-of-3.bin") == mtime  # skipped
     assert [m["lines"] for m in resumed] == [[0, 3], [3, 6], [6, 9]]
 
-    cli_main("binarize_text.py")(["--merge", "--output", out, "--num-shards", "3"])
+    binarize_text_main(["--merge", "--output", out, "--num-shards", "3"])
     assert same_dataset(out, str(tmp_path / "whole"))
     merged = read_manifest(out + ".bin")
     assert (merged["sequences"], merged["tokens"]) == (unsharded["sequences"], unsharded["tokens"])
@@ -191,8 +185,8 @@ def test_bad_input_names_file_and_line(work, tmp_path, capsys):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine\nalso fine\nbroken \xff\xfe byte\n")
     with pytest.raises(SystemExit) as exit_info:  # a clean exit with a message, not a traceback
-        cli_main("binarize_text.py")(["--input", str(bad), "--output", str(tmp_path / "bad"), "--dict", work["dict"],
-                                      "--workers", "2"] + bpe_args("gpt2", work))
+        binarize_text_main(["--input", str(bad), "--output", str(tmp_path / "bad"), "--dict", work["dict"],
+                            "--workers", "2"] + bpe_args("gpt2", work))
     assert exit_info.value.code == 1 and f"{bad}:3: not valid UTF-8" in capsys.readouterr().err
     assert os.listdir(tmp_path) == ["bad.txt"]  # nothing half-written left behind
 

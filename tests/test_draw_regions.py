@@ -1,5 +1,4 @@
-"""data_scripts/draw_regions.py: labels by confidence and a PNG of the image's size."""
-import runpy
+"""unimo-draw-regions (data_scripts/draw_regions.py): labels by confidence and a PNG of the image's size."""
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ import pytest
 from PIL import Image
 
 from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter
+from unimo_plugin.preprocess.regions.region_drawing import box_labels
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "data_scripts" / "draw_regions.py"
@@ -27,7 +27,6 @@ PROBS = np.array([[0.1, 0.7, 0.1, 0.1], [0.9, 0.02, 0.03, 0.05], [0.05, 0.05, 0.
 
 
 def test_box_labels(tmp_path):
-    box_labels = runpy.run_path(str(SCRIPT))["box_labels"]
     regions = write_store(tmp_path / "s", PROBS)[0]
     labels = ["__background__", "dog", "cat", "kite"]
     rows, texts = box_labels(regions, labels, top=2)

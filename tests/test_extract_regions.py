@@ -4,7 +4,6 @@ A small random detector keeps this fast: resnet18, few classes and proposals, 12
 """
 import json
 import os
-import runpy
 import sys
 
 import numpy as np
@@ -14,6 +13,7 @@ from conftest import REPO_ROOT, run_cli
 from PIL import Image
 from torchvision.ops import nms
 
+from unimo_plugin.cli.extract_regions import main as extract_main
 from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.formats.region_store import RegionStore
 from unimo_plugin.models.region_detector import RegionDetector, build_detector, max_confidence_after_nms, select_regions
@@ -52,9 +52,9 @@ def image_dir(tmp_path_factory):
 
 
 def run_main(*args):
-    """The CLI's ``main`` in this process (cheaper than a subprocess): its exit message or status, or None."""
+    """The CLI's ``main`` in this process (cheaper than a subprocess): its exit status, or None."""
     try:
-        runpy.run_path(SCRIPT)["main"]([str(a) for a in args])
+        extract_main([str(a) for a in args])
     except SystemExit as e:
         return e.code
 
@@ -211,16 +211,15 @@ def test_sharded_resumed_and_merged_equals_unsharded(image_dir, tmp_path):
             assert np.array_equal(getattr(merged[row], field), getattr(whole[row], field)), (row, field)
 
 
-def test_cli_reports_bad_images_and_missing_weights(image_dir, tmp_path):
+def test_cli_reports_bad_images_and_missing_weights(image_dir, tmp_path, capsys):
     images = tmp_path / "images"
     images.mkdir()
     for name in ("img0.jpg", "img1.png"):
         (images / name).write_bytes((image_dir / name).read_bytes())
     (images / "broken.png").write_bytes(b"\x89PNG not really")
-    message = run_main(images, "-o", tmp_path / "out", *CLI_CONFIG)
-    assert message == 2  # argparse: no --weights and no --random-init
-    message = run_main(images, "-o", tmp_path / "out", "--random-init", "--workers", "0", *CLI_CONFIG)
-    assert "broken.png: cannot read image" in message and not (tmp_path / "out").exists()
+    assert run_main(images, "-o", tmp_path / "out", *CLI_CONFIG) == 2  # argparse: no --weights and no --random-init
+    assert run_main(images, "-o", tmp_path / "out", "--random-init", "--workers", "0", *CLI_CONFIG) == 1
+    assert "broken.png: cannot read image" in capsys.readouterr().err and not (tmp_path / "out").exists()
     results = extract_regions(images, tmp_path / "out", CONFIG, random_init=True, workers=0, skip_bad=True,
                               progress=False)
     assert (results[0].images, results[0].bad) == (2, 1) and "broken.png" in results[0].bad_examples[0]

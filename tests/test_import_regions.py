@@ -2,7 +2,6 @@
 import base64
 import os
 import re
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from unimo_plugin.cli.import_regions import get_parser, main
 from unimo_plugin.common.artifacts import InputError, manifest_path
 from unimo_plugin.formats.region_store import RegionStore
 from unimo_plugin.preprocess.regions.region_import import import_regions
@@ -166,12 +166,15 @@ def test_bad_line_stops_with_file_and_line(tmp_path, case):
     assert sorted(os.listdir(tmp_path)) == ["in.tsv"]
 
 
-def test_cli_stops_at_first_bad_line(tmp_path):
+def test_cli_stops_at_first_bad_line(tmp_path, capsys):
     good = [tsv_line(im, "bua_tsv") for im in make_images(2)]
     path = write_tsv(tmp_path / "in.tsv", [good[0], bad_tsv_lines()[0][0], good[1]])
-    main = runpy.run_path(str(SCRIPT))["main"]
-    with pytest.raises(SystemExit, match=f"import_regions: error: {path}:2: column features: invalid base64"):
+    with pytest.raises(SystemExit) as exit_info:
         main([path, "-o", str(tmp_path / "store"), "--feature-dim", str(DIM), "--no-progress"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"unimo-import-regions: error: {path}:2: column features: invalid base64")
+    assert err.count("\n") == 1
     assert sorted(os.listdir(tmp_path)) == ["in.tsv"]
 
 
@@ -226,6 +229,6 @@ def test_unimo_tsv_cli_sharded_resumed_run_equals_unsharded(tmp_path):
 
 
 def test_help_explains_every_option():
-    parser = runpy.run_path(str(SCRIPT))["get_parser"]()
+    parser = get_parser()
     for action in parser._actions:
         assert action.help, action.option_strings

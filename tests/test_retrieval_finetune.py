@@ -5,7 +5,6 @@ chance and against hand computations, hard-negative mining, and bad input."""
 import json
 import os
 import re
-import runpy
 import sys
 
 import numpy as np
@@ -14,6 +13,8 @@ import torch
 from conftest import REPO_ROOT, fairseq_bin, models_of_widths, run_cli
 from fairseq.data import data_utils
 
+from unimo_plugin.cli.eval_cross_retrieval import main as evaluate_main
+from unimo_plugin.cli.mine_retrieval_negatives import main as mine_main
 from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.data.finetune.retrieval_pairs import RetrievalPairsDataset
 from unimo_plugin.evaluation import cross_retrieval
@@ -28,7 +29,6 @@ from unimo_plugin.testing import synthetic_corpora
 from unimo_plugin.testing.synthetic_retrieval import write_retrieval_data
 
 BINARIZE = [sys.executable, os.path.join(REPO_ROOT, "data_scripts", "binarize_captions.py")]
-mine_main = runpy.run_path(os.path.join(REPO_ROOT, "data_scripts", "mine_retrieval_negatives.py"))["main"]
 NUM_NEGATIVES = 3
 TINY = ["--arch", "unimo_tiny", "--encoder-layers", "2", "--encoder-embed-dim", "64", "--encoder-ffn-embed-dim", "128",
         "--encoder-attention-heads", "4", "--max-positions", "64", "--region-feature-dim", "12",
@@ -67,8 +67,8 @@ def trained(tmp_path_factory):
 def test_fine_tuning_beats_chance_in_training_and_evaluation(trained, capsys):
     chance = 100 / (1 + NUM_NEGATIVES)  # the positive ranked first in its group at random
     assert np.mean(trained["accuracy"][-2:]) > chance + 25, trained["accuracy"]  # 48 groups: noisy one by one
-    recall, cost = cross_retrieval.main([trained["checkpoint"], "--data", trained["data"], "--split", "test",
-                                         "--no-progress"])
+    recall, cost = evaluate_main([trained["checkpoint"], "--data", trained["data"], "--split", "test",
+                                  "--no-progress"])
     assert (cost["images"], cost["captions"], cost["pairs_scored"]) == (12, 36, 12 * 36)
     image_rows = np.load(os.path.join(trained["data"], "pairs", "test.image_rows.npy"))
     random = chance_recall_at_k(np.searchsorted(np.unique(image_rows), image_rows), [1])[1]
@@ -81,10 +81,10 @@ def test_fine_tuning_beats_chance_in_training_and_evaluation(trained, capsys):
 @pytest.mark.slow
 def test_two_stage_with_every_candidate_equals_exhaustive(trained):
     args = [trained["checkpoint"], "--data", trained["data"], "--split", "test", "--no-progress"]
-    exhaustive, _ = cross_retrieval.main(args)
-    two_stage, cost = cross_retrieval.main(args + ["--mode", "two-stage", "--top-k", "36"])
+    exhaustive, _ = evaluate_main(args)
+    two_stage, cost = evaluate_main(args + ["--mode", "two-stage", "--top-k", "36"])
     assert two_stage == exhaustive and cost["pairs_scored"] == 12 * 36
-    _, cost = cross_retrieval.main(args + ["--mode", "two-stage", "--top-k", "2"])
+    _, cost = evaluate_main(args + ["--mode", "two-stage", "--top-k", "2"])
     assert cost["pairs_scored"] <= 12 * 2 + 36 * 2
 
 

@@ -3,13 +3,13 @@ definitions, mean-feature retrieval, invariance to chunks, shards and workers, a
 to end."""
 import json
 import os
-import runpy
 import sys
 
 import numpy as np
 import pytest
 from conftest import REPO_ROOT, run_cli
 
+from unimo_plugin.cli.retrieve_images import main as cli_main
 from unimo_plugin.common.artifacts import InputError, read_manifest, write_manifest
 from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw
 from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter
@@ -22,7 +22,6 @@ from unimo_plugin.preprocess.cmcl.image_retrieval import (
 )
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "retrieve_images.py")
-cli_main = runpy.run_path(SCRIPT)["main"]  # in-process: same parsing, no interpreter start-up
 CLASSES, DIM = 6, 4
 # Per image: (top class, confidence) of each region; class 0 is the background.
 REGIONS = {

@@ -3,7 +3,6 @@ once), exactness against a dense brute force, invariance to chunks, shards and w
 and retrieve_negatives.py end to end."""
 import json
 import os
-import runpy
 import sys
 
 import numpy as np
@@ -11,12 +10,12 @@ import pytest
 from conftest import REPO_ROOT, run_cli
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from unimo_plugin.cli.retrieve_negatives import main as cli_main
 from unimo_plugin.common.artifacts import read_manifest
 from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw
 from unimo_plugin.preprocess.cmcl.tfidf_negatives import text_key, tfidf_negatives
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "retrieve_negatives.py")
-cli_main = runpy.run_path(SCRIPT)["main"]  # in-process: same parsing, no interpreter start-up
 WORDS = {"det": ["a", "the", "two", "some"], "adj": ["red", "small", "old", "wooden", "happy"],
          "noun": ["dog", "cat", "man", "woman", "bus", "kite", "horse", "table", "boat", "tree"],
          "verb": ["runs", "sits", "stands", "waits", "jumps"], "prep": ["on", "near", "under", "beside"]}

@@ -2,7 +2,6 @@
 path with faiss, invariance to chunks, shards and workers, and retrieve_texts.py end to end."""
 import json
 import os
-import runpy
 import sys
 
 import numpy as np
@@ -10,12 +9,12 @@ import pytest
 from conftest import REPO_ROOT, run_cli
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from unimo_plugin.cli.retrieve_texts import main as cli_main
 from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw, text_key
 from unimo_plugin.preprocess.cmcl.text_retrieval import SentenceTransformerEncoder, read_corpus, similar_texts
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "retrieve_texts.py")
-cli_main = runpy.run_path(SCRIPT)["main"]  # in-process: same parsing, no interpreter start-up
 CORPUS = """A dog runs on the grass.
 
 the cat sleeps on a warm sofa

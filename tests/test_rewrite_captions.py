@@ -1,5 +1,5 @@
-"""rewrite_captions.py: scene-graph hard negatives of a tiny caption split, end to end and in parts."""
-import importlib.util
+"""unimo-rewrite-captions (data_scripts/rewrite_captions.py): scene-graph hard negatives of a tiny caption
+split, end to end and in parts."""
 import json
 import os
 import re
@@ -8,6 +8,7 @@ import sys
 import pytest
 from conftest import REPO_ROOT, run_cli
 
+from unimo_plugin.cli.rewrite_captions import main
 from unimo_plugin.common.artifacts import read_manifest
 from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw, text_key
 from unimo_plugin.preprocess.cmcl.scene_graph_rewriting import SceneGraphParser, rewrite_split
@@ -158,20 +159,19 @@ def test_vocabulary_from_another_split(pairs, tmp_path):
     assert alone.runs[0].stats.nothing_swappable == 1 and alone.runs[0].stats.negatives == 0
 
 
-def run_main(argv):
-    spec = importlib.util.spec_from_file_location("rewrite_captions", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    with pytest.raises(SystemExit) as exit_info:
-        module.main(argv)
-    return str(exit_info.value)
+def run_main(argv, capsys):
+    """The command's main in this process, for its error exits: what it printed on stderr."""
+    with pytest.raises(SystemExit):
+        main(argv)
+    return capsys.readouterr().err
 
 
-def test_bad_inputs_are_reported_with_file_and_line(tmp_path):
-    message = run_main(["--pairs", str(tmp_path), "--split", "missing", "--no-progress"])
-    assert "rewrite_captions: error:" in message and os.path.join(str(tmp_path), "missing.captions.jsonl") in message
+def test_bad_inputs_are_reported_with_file_and_line(tmp_path, capsys):
+    message = run_main(["--pairs", str(tmp_path), "--split", "missing", "--no-progress"], capsys)
+    assert message.startswith("unimo-rewrite-captions: error:")
+    assert os.path.join(str(tmp_path), "missing.captions.jsonl") in message
     path = tmp_path / "broken.captions.jsonl"
     path.write_text('{"caption_id": "1", "image_id": "a", "text": "a dog."}\n{"caption_id": "2", "image_id"\n')
-    message = run_main(["--pairs", str(tmp_path), "--split", "broken", "--no-progress"])
+    message = run_main(["--pairs", str(tmp_path), "--split", "broken", "--no-progress"], capsys)
     assert f"{path}:2: not a caption record" in message
-    assert ">= 1" in run_main(["--pairs", str(tmp_path), "--split", "broken", "--per-caption", "0"])
+    assert ">= 1" in run_main(["--pairs", str(tmp_path), "--split", "broken", "--per-caption", "0"], capsys)

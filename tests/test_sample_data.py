@@ -1,10 +1,10 @@
-"""The bundled sample data (data_scripts/make_sample_data.py), built small through its CLI: the layout the
+"""The bundled sample data (unimo_plugin/testing/sample_data.py), built small through its command: the layout the
 pretraining task reads, held-out splits, resume, determinism, and region features that carry what the
 captions state (a linear probe on held-out regions)."""
 import hashlib
-import importlib.util
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -14,24 +14,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from unimo_plugin.cli.make_sample_data import main
 from unimo_plugin.common.artifacts import is_complete, manifest_path, read_manifest
 from unimo_plugin.formats.region_store import RegionStore, normalized_boxes, region_store_of
+from unimo_plugin.testing.sample_data import write_raw
 from unimo_plugin.testing.sample_scenes import SceneObject, position_phrase
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "make_sample_data.py")
 SCENES, IMAGE_ONLY, TEXT_DOCS, PHOTOS = (240, 30, 30), (40, 10), (300, 30), 2
 SIZES = ["--scenes", *SCENES, "--image-only", *IMAGE_ONLY, "--text-docs", *TEXT_DOCS, "--photos", PHOTOS]
 pytestmark = pytest.mark.slow  # end-to-end: the sample build runs every data script as a subprocess
-
-
-def script_module():
-    """The script as a module of this process (no second interpreter start-up); registered in sys.modules
-    so that its rendering worker pickles into the worker processes."""
-    if "make_sample_data" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("make_sample_data", SCRIPT)
-        sys.modules["make_sample_data"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules["make_sample_data"])
-    return sys.modules["make_sample_data"]
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +137,6 @@ def test_region_features_carry_colour_and_shape_and_boxes_the_position(sample):
 
 def test_same_seed_gives_the_same_scenes_captions_and_boxes(sample, tmp_path):
     """Raw data depends on the seed only: not on worker count, and not on the other splits' sizes."""
-    write_raw = script_module().write_raw
     opts = dict(read_manifest(sample / "raw")["options"], scenes=[20, SCENES[1], SCENES[2]], image_only=[3, 2],
                 text_docs=[10, TEXT_DOCS[1]], photos=1)
     write_raw(str(tmp_path / "one"), opts, workers=1, progress=False)
@@ -165,7 +156,6 @@ def test_rerun_skips_finished_steps_and_redoes_an_interrupted_one(sample, capfd)
              if p.is_file() and p.relative_to(sample).parts[0].split(".")[0] != "pairs"}
     before = (sample / "pairs" / "train.bin").read_bytes()
     os.remove(manifest_path(sample / "pairs"))  # as if killed before its manifest was written
-    main = script_module().main
     main(["--out", str(sample), *map(str, SIZES), "--no-progress"])
     printed = capfd.readouterr().out
     for step in ("raw", "bpe", "text/train", "text/valid", "images/train", "pair_regions", "photos/captions"):
@@ -174,5 +164,6 @@ def test_rerun_skips_finished_steps_and_redoes_an_interrupted_one(sample, capfd)
     assert (sample / "pairs" / "train.bin").read_bytes() == before
     assert {p: p.stat().st_mtime_ns for p in files} == files  # nothing else was touched
 
-    with pytest.raises(SystemExit, match="built with other options.*--seed 0 -> 1"):
+    with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(sample), *map(str, SIZES), "--seed", "1"])
+    assert exit_info.value.code == 1 and re.search("built with other options.*--seed 0 -> 1", capfd.readouterr().err)

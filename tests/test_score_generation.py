@@ -4,13 +4,14 @@ import json
 import math
 import os
 import re
-import runpy
 import sys
 
 import numpy as np
 import pytest
 from conftest import REPO_ROOT, run_cli
 
+from unimo_plugin.cli.score_captions import main as score_captions_main
+from unimo_plugin.cli.score_text import main as score_text_main
 from unimo_plugin.common.artifacts import InputError
 from unimo_plugin.evaluation.caption_metrics import METRICS, random_train_captions, score_captions, spice_score
 from unimo_plugin.evaluation.generate_output import hypotheses_in_order, read_hypotheses
@@ -43,10 +44,10 @@ def generate_output(hypotheses, nbest=1):
     return "\n".join(lines) + "\n"
 
 
-def run_main(script, argv, capsys):
-    """A script's main in this process, for its error exits: (exit code, stderr)."""
+def run_main(main, argv, capsys):
+    """A command's main in this process, for its error exits: (exit code, stderr)."""
     with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(script)["main"](argv)
+        main(argv)
     return exit_info.value.code, capsys.readouterr().err
 
 
@@ -174,7 +175,7 @@ def test_score_captions_script_against_pycocoevalcap(tmp_path, capsys):
     assert re.search(rf"^CIDEr-D +{cider:.2f}$", proc.stdout, re.M)
 
     missing = write(tmp_path / "short.txt", generate_output({0: MODEL_CAPTIONS[0]}))
-    code, stderr = run_main(SCORE_CAPTIONS, [missing, "--pairs", pairs], capsys)
+    code, stderr = run_main(score_captions_main, [missing, "--pairs", pairs], capsys)
     assert code == 1
     assert "short.txt: no hypothesis for 2 of the 3 images" in stderr and "first ids: 1, 2" in stderr
 
@@ -191,7 +192,7 @@ def test_score_captions_baseline(tmp_path, capsys):
         record = json.load(f)
     assert record["hypotheses"] == "baseline random-train-caption (split train, seed 1)"
     assert record["scores"]["BLEU-4"] == pytest.approx(100, rel=1e-6)  # every image has the one train caption
-    code, stderr = run_main(SCORE_CAPTIONS, ["--pairs", pairs], capsys)
+    code, stderr = run_main(score_captions_main, ["--pairs", pairs], capsys)
     assert code == 2 and "GEN_OUTPUT or --baseline" in stderr
 
 
@@ -210,5 +211,5 @@ def test_score_text_script(tmp_path, capsys):
     assert record["scores"]["ROUGE-Lsum"] == pytest.approx((100 * 5 / 6 + 100) / 2)
     assert record["sacrebleu_signature"] in proc.stdout
 
-    code, stderr = run_main(SCORE_TEXT, [str(tmp_path / "nothing.txt"), "--references", references], capsys)
+    code, stderr = run_main(score_text_main, [str(tmp_path / "nothing.txt"), "--references", references], capsys)
     assert code == 1 and "nothing.txt: no such fairseq-generate output" in stderr

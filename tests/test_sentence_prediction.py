@@ -6,7 +6,6 @@ import io
 import os
 import random
 import re
-import runpy
 import shutil
 
 import numpy as np
@@ -15,15 +14,13 @@ from conftest import REPO_ROOT, fairseq_bin, run_cli
 from fairseq.data import Dictionary, data_utils
 from labeled_data import finetune_command, make_bpe
 
+from unimo_plugin.cli.eval_classification import main as evaluate_main
+from unimo_plugin.cli.prepare_glue import main as prepare_main
 from unimo_plugin.data.finetune.labeled_dataset import ClassTargets, LabeledDataset
-from unimo_plugin.evaluation.classification import classification_metrics
-from unimo_plugin.evaluation.classification import main as evaluate_main
-from unimo_plugin.evaluation.classification import regression_metrics
+from unimo_plugin.evaluation.classification import classification_metrics, regression_metrics
 from unimo_plugin.formats.labeled_sets import read_labels, read_records
 from unimo_plugin.preprocess.text.text_binarizer import binarize_text
 
-PREPARE = os.path.join(REPO_ROOT, "data_scripts", "prepare_glue.py")
-prepare_main = runpy.run_path(PREPARE)["main"]
 POSITIVE, NEGATIVE = ("good", "great", "fine"), ("bad", "awful", "poor")
 NOUNS = ("film", "plot", "cast", "story", "music", "ending")
 COLOURS, SHAPES = ("red", "green", "blue", "pink"), ("circle", "square", "star")

@@ -4,21 +4,20 @@ reported by file and line."""
 import json
 import os
 import random
-import runpy
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, models_of_widths, run_cli
+from conftest import models_of_widths, run_cli
 from labeled_data import FEATURE_DIM, finetune_command, make_bpe, shape_of, write_scene_store
 
+from unimo_plugin.cli.eval_classification import main as evaluate_main
+from unimo_plugin.cli.prepare_snli_ve import main as prepare_main
 from unimo_plugin.criterions.unimo_classification import UnimoClassificationCriterion
 from unimo_plugin.criterions.unimo_soft_bce import UnimoSoftBceCriterion
-from unimo_plugin.evaluation import classification as classification_evaluation
 from unimo_plugin.formats.labeled_sets import read_labels, read_records
 from unimo_plugin.tasks.unimo_snli_ve import UnimoSnliVeConfig, UnimoSnliVeTask
 
-prepare_main = runpy.run_path(os.path.join(REPO_ROOT, "data_scripts", "prepare_snli_ve.py"))["main"]
 NUM_TRAIN, NUM_VALID = 120, 30
 FIRST_ID = 1000  # Flickr30k ids; the region store names images by file stem
 NEUTRAL = ("old", "heavy", "for sale")
@@ -88,8 +87,8 @@ def test_snli_ve_learns_and_accuracy_matches_predictions(snli_ve, tmp_path, caps
     run_cli(finetune_command(snli_ve["data"], tmp_path / "ckpt", "unimo_snli_ve", "unimo_classification", 150,
                              "--max-regions", "8"))
     predictions = str(tmp_path / "dev.tsv")
-    metrics = classification_evaluation.main([str(tmp_path / "ckpt" / "checkpoint_last.pt"), "--data", snli_ve["data"],
-                                              "--split", "valid", "--predictions", predictions, "--no-progress", "--cpu"])
+    metrics = evaluate_main([str(tmp_path / "ckpt" / "checkpoint_last.pt"), "--data", snli_ve["data"],
+                             "--split", "valid", "--predictions", predictions, "--no-progress", "--cpu"])
     with open(predictions) as f:
         predicted = [line.rstrip("\n").split("\t")[1] for line in f.readlines()[1:]]
     gold = [r["gold_label"] for r in snli_ve["rows"]["dev"]]

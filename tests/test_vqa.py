@@ -5,19 +5,18 @@ import json
 import os
 import random
 import re
-import runpy
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_cli
+from conftest import run_cli
 from labeled_data import COLOURS, SHAPES, colour_of, finetune_command, make_bpe, shape_of, write_scene_store
 
-from unimo_plugin.evaluation import vqa as vqa_evaluation
+from unimo_plugin.cli.eval_vqa import main as evaluate_main
+from unimo_plugin.cli.prepare_vqa import main as prepare_main
 from unimo_plugin.evaluation.vqa import vqa_accuracy
 from unimo_plugin.formats.labeled_sets import read_labels, read_records
 from unimo_plugin.formats.vqa_answers import normalize_answer
 
-prepare_main = runpy.run_path(os.path.join(REPO_ROOT, "data_scripts", "prepare_vqa.py"))["main"]
 QUESTIONS = {"what color is the object?": colour_of, "what shape is the object?": shape_of}
 NUM_TRAIN, NUM_VALID = 90, 24
 TEMPLATE = "COCO_{:012d}"
@@ -94,8 +93,8 @@ def test_vqa_learns_and_evaluation_matches_hand_computation(vqa, tmp_path, capsy
     run_cli(finetune_command(vqa["data"], tmp_path / "ckpt", "unimo_vqa", "unimo_soft_bce", 300, "--max-regions", "8"))
     checkpoint = str(tmp_path / "ckpt" / "checkpoint_last.pt")
     results = str(tmp_path / "val_results.json")
-    accuracy = vqa_evaluation.main([checkpoint, "--data", vqa["data"], "--split", "valid", "--results", results,
-                                    "--no-progress", "--cpu"])
+    accuracy = evaluate_main([checkpoint, "--data", vqa["data"], "--split", "valid", "--results", results,
+                              "--no-progress", "--cpu"])
     printed = float(re.search(r"VQA accuracy on .*: ([\d.]+)", capsys.readouterr().out).group(1))
     with open(results) as f:
         predictions = json.load(f)
@@ -112,8 +111,8 @@ def test_vqa_learns_and_evaluation_matches_hand_computation(vqa, tmp_path, capsy
     assert accuracy == printed == pytest.approx(round(100 * np.mean(by_hand), 2))
     assert accuracy > 75, accuracy  # a guess of the question type's likeliest answer scores about 42
 
-    vqa_evaluation.main([checkpoint, "--data", vqa["data"], "--split", "test-dev", "--results", results,
-                         "--no-progress", "--cpu"])
+    evaluate_main([checkpoint, "--data", vqa["data"], "--split", "test-dev", "--results", results, "--no-progress",
+                   "--cpu"])
     assert "no annotations" in capsys.readouterr().out
     with open(results) as f:
         assert [p["question_id"] for p in json.load(f)] == [a for a in annotations]

@@ -1,5 +1,6 @@
-"""Options and reporting shared by the ``prepare_*.py`` scripts that write labeled sets."""
-from ..formats.bpe import add_bpe_args
+"""Options and reporting shared by the commands on labeled sets: the ``unimo-prepare-*`` writers and
+the ``unimo-eval-vqa``/``unimo-eval-classification`` evaluations."""
+from .shared_args import add_bpe_args
 
 
 def add_labeled_output_args(parser):
@@ -17,3 +18,14 @@ def print_labeled_summary(manifest):
         images = f" of {counts['images']} images" if "images" in counts else ""
         print(f"{split}: {counts['items']} items{images}, {counts['input0']['tokens']} tokens in input0"
               f"{'' if counts['labeled'] else ' (unlabeled)'}")
+
+
+def add_evaluation_args(parser):
+    parser.add_argument("checkpoint", help="a fine-tuned checkpoint (e.g. checkpoints/checkpoint_best.pt)")
+    parser.add_argument("--data", required=True, help="the prepare_*.py output directory the task reads")
+    parser.add_argument("--split", default="valid", help="split to evaluate")
+    parser.add_argument("--region-store", help="region store of the images (default: the one in the data manifest)")
+    parser.add_argument("--batch-size", type=int, default=64, help="items per forward pass")
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when CUDA is available")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser

@@ -79,31 +79,6 @@ def shard_bounds(num_items, num_shards, shard_id):
     return min(shard_id * per, num_items), min((shard_id + 1) * per, num_items)
 
 
-def add_sharding_args(parser):
-    """The ``--num-shards/--shard-id/--workers`` options every per-item script shares."""
-    parser.add_argument("--num-shards", type=int, default=1,
-                        help="split the work into this many contiguous shards (e.g. one per machine)")
-    parser.add_argument("--shard-id", type=int, default=0,
-                        help="which shard this process writes (0-based); outputs get a .shardK-of-N suffix "
-                             "when --num-shards > 1")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes for the per-item work")
-    return parser
-
-
-def add_run_args(parser):
-    """Options of every sharded, resumable writer: sharding, merging the shards, reruns, progress."""
-    parser.add_argument("--merge", action="store_true",
-                        help="with --num-shards > 1: once every shard is complete, concatenate them into "
-                             "the output (the shards are kept; delete them afterwards if space is short)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="rewrite outputs that are already complete (by default a rerun skips them)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_sharding_args(parser)
-    parser.set_defaults(shard_id=None)  # no --shard-id: every shard in turn
-    return parser
-
-
 def shard_output(output, num_shards, shard_id):
     """The output path of one shard (the plain path when unsharded)."""
     return output if num_shards == 1 else f"{output}.shard{shard_id}-of-{num_shards}"

@@ -1,1 +1,2 @@
-"""Evaluation commands (run as ``python -m unimo_plugin.evaluation.<name>``)."""
+"""Metrics, and the scoring of checkpoints and generated text the ``unimo-eval-*`` and ``unimo-score-*``
+commands (unimo_plugin/cli/) print."""

@@ -1,20 +1,12 @@
 """Metrics of a ``unimo_snli_ve`` or ``unimo_sentence_prediction`` checkpoint on a labeled split:
 accuracy and Matthews correlation (CoLA's metric) for classification, Pearson and Spearman
-correlation for regression (STS-B).
-
-    python -m unimo_plugin.evaluation.classification CHECKPOINT --data DATA --split valid
-    python -m unimo_plugin.evaluation.classification CHECKPOINT --data glue/MNLI --split test \\
-        --predictions MNLI-m.tsv       # GLUE submission file: index<TAB>prediction
-"""
-import argparse
-
+correlation for regression (STS-B) (``unimo-eval-classification``)."""
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import matthews_corrcoef
 
 from ..common.artifacts import atomic_output
-from ..formats.labeled_sets import read_records
-from .labeled_predictions import add_evaluation_args, load_finetuned, predict_split
+from .labeled_predictions import predict_split
 
 
 def classification_metrics(predicted, gold):
@@ -36,28 +28,18 @@ def write_predictions(path, predictions, records):
             f.write(f"{record.get('index', i)}\t{prediction}\n")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_evaluation_args(parser)
-    parser.add_argument("--predictions", help="write one prediction per item here (GLUE submission format)")
-    args = parser.parse_args(argv)
-    model, task = load_finetuned(args)
-    logits, dataset = predict_split(model, task, args.split, args.batch_size, not args.no_progress)
+def evaluate_split(model, task, split, batch_size=64, progress=True):
+    """The predictions of ``split`` in item order as a GLUE submission shows them (label names, or
+    regression values to 3 decimals), and the split's metrics (None for an unlabeled split)."""
+    logits, dataset = predict_split(model, task, split, batch_size, progress)
     regression = task.target_kind == "regression"
     predicted = logits.squeeze(-1).numpy() if regression else logits.argmax(-1).numpy()
-    if args.predictions:
-        shown = [f"{v:.3f}" for v in predicted] if regression else [task.labels[i] for i in predicted]
-        write_predictions(args.predictions, shown, read_records(task.data_dir, args.split))
-        print(f"wrote {len(shown)} predictions to {args.predictions}")
+    shown = [f"{v:.3f}" for v in predicted] if regression else [task.labels[i] for i in predicted]
     if dataset.targets is None:
-        print(f"{args.split} is unlabeled: no metrics")
-        return None
+        return shown, None
     gold = np.asarray(dataset.targets.values)
-    metrics = regression_metrics(predicted, gold) if regression else classification_metrics(predicted, gold)
-    print(f"{task.manifest['task']} {args.split} ({len(gold)} items): "
-          + ", ".join(f"{name} {value:.2f}" for name, value in metrics.items()))
-    return metrics
+    return shown, regression_metrics(predicted, gold) if regression else classification_metrics(predicted, gold)
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the command moved; say where instead of doing nothing
+    raise SystemExit("this is a library module now: run unimo-eval-classification (or python -m unimo_plugin.cli.eval_classification)")

@@ -1,9 +1,5 @@
-"""Image-text retrieval with a fine-tuned cross-encoder (``unimo_retrieval``), on a caption split.
-
-    python -m unimo_plugin.evaluation.cross_retrieval CHECKPOINT --data DATA --split test \\
-        [--mode exhaustive|two-stage --top-k 20]
-
-Prints image->text and text->image R@1/5/10 (in %, as papers report them).
+"""Image-text retrieval with a fine-tuned cross-encoder (``unimo_retrieval``), on a caption split
+(``unimo-eval-cross-retrieval``).
 
 exhaustive: the cross-encoder scores every (image, caption) pair of the split.
 two-stage: the CMCL bi-encoder similarity (pooled [IMG] and pooled <s>, each modality encoded
@@ -123,36 +119,16 @@ def load_checkpoint(path, data, pair_data=None):
     return models[0], task
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a unimo_retrieval checkpoint (e.g. checkpoints/checkpoint_best.pt)")
-    parser.add_argument("--data", required=True, help="DATA dir (dict.txt, pairs/)")
-    parser.add_argument("--pair-data", help="caption dataset dir (default DATA/pairs)")
-    parser.add_argument("--split", default="test", help="caption split to evaluate")
-    parser.add_argument("--mode", choices=MODES, default="exhaustive", help="score every pair, or rerank the "
-                                                                            "bi-encoder's top k")
-    parser.add_argument("--top-k", type=int, default=20, help="two-stage: candidates per query")
-    parser.add_argument("--max-regions", type=int, default=100, help="regions kept per image")
-    parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10], help="recall cut-offs")
-    parser.add_argument("--batch-size", type=int, default=256, help="pairs per cross-encoder forward pass")
-    parser.add_argument("--cpu", action="store_true", help="stay on the CPU even when CUDA is available")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    args = parser.parse_args(argv)
-
-    model, task = load_checkpoint(args.checkpoint, args.data, args.pair_data)
-    if torch.cuda.is_available() and not args.cpu:
+def evaluate_checkpoint(checkpoint, data, pair_data=None, split="test", mode="exhaustive", top_k=20, ks=(1, 5, 10),
+                        max_regions=100, batch_size=256, cpu=False, progress=True):
+    """:func:`evaluate` of a ``unimo_retrieval`` checkpoint on a caption split, on CUDA unless ``cpu``."""
+    model, task = load_checkpoint(checkpoint, data, pair_data)
+    if torch.cuda.is_available() and not cpu:
         model.cuda()
-    captions, image_rows = task.load_split(args.split)
-    recall, cost = evaluate(model, task.source_dictionary, captions, image_rows, task.region_store(), args.mode,
-                            args.top_k, args.ks, args.max_regions, args.batch_size, not args.no_progress)
-    how = f"two-stage, top {args.top_k}" if args.mode == "two-stage" else "exhaustive"
-    print(f"cross-encoder retrieval on {args.split}: {cost['images']} images, {cost['captions']} captions "
-          f"({how}: {cost['pairs_scored']} pairs scored in {cost['seconds']:.1f} s)")
-    print(f"{'':>6}{'image->text':>14}{'text->image':>14}")
-    for k in args.ks:
-        print(f"R@{k:<4}{recall[k][0]:>14.1f}{recall[k][1]:>14.1f}")
-    return recall, cost
+    captions, image_rows = task.load_split(split)
+    return evaluate(model, task.source_dictionary, captions, image_rows, task.region_store(), mode, top_k, ks,
+                    max_regions, batch_size, progress)
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the command moved; say where instead of doing nothing
+    raise SystemExit("this is a library module now: run unimo-eval-cross-retrieval (or python -m unimo_plugin.cli.eval_cross_retrieval)")

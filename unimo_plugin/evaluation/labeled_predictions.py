@@ -10,26 +10,16 @@ from tqdm import tqdm
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def add_evaluation_args(parser):
-    parser.add_argument("checkpoint", help="a fine-tuned checkpoint (e.g. checkpoints/checkpoint_best.pt)")
-    parser.add_argument("--data", required=True, help="the prepare_*.py output directory the task reads")
-    parser.add_argument("--split", default="valid", help="split to evaluate")
-    parser.add_argument("--region-store", help="region store of the images (default: the one in the data manifest)")
-    parser.add_argument("--batch-size", type=int, default=64, help="items per forward pass")
-    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when CUDA is available")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser
-
-
-def load_finetuned(args):
-    """(model in eval mode on the chosen device, task) of ``args.checkpoint`` reading ``args.data``."""
+def load_finetuned(checkpoint, data, region_store=None, cpu=False):
+    """(model in eval mode, on CUDA unless ``cpu``; task) of ``checkpoint`` reading ``data`` (and
+    ``region_store`` instead of the one its manifest names)."""
     utils.import_user_module(argparse.Namespace(user_dir=PLUGIN_DIR))
-    overrides = {"data": args.data, "init_from_roberta": None, "pretrained": None}
-    if args.region_store:
-        overrides["region_store"] = args.region_store
-    models, _, task = checkpoint_utils.load_model_ensemble_and_task([args.checkpoint], arg_overrides=overrides)
+    overrides = {"data": data, "init_from_roberta": None, "pretrained": None}
+    if region_store:
+        overrides["region_store"] = region_store
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], arg_overrides=overrides)
     model = models[0].eval()
-    if torch.cuda.is_available() and not args.cpu:
+    if torch.cuda.is_available() and not cpu:
         model.cuda()
     return model, task
 

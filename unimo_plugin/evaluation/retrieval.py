@@ -1,10 +1,5 @@
 """Zero-shot image-text retrieval with the CMCL similarity (cosine of pooled [IMG] and pooled <s>,
-each modality encoded alone), on a caption split of a pretraining DATA dir.
-
-    python -m unimo_plugin.evaluation.retrieval CHECKPOINT --data DATA --split test
-
-Prints image->text and text->image recall@k beside the chance level.
-"""
+each modality encoded alone), on a caption split of a pretraining DATA dir (``unimo-eval-retrieval``)."""
 import argparse
 import logging
 import os
@@ -77,37 +72,25 @@ def embed_split(model, dictionary, captions, image_rows, store, max_regions, bat
     return torch.cat(images), torch.cat(texts), caption_images
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a unimo checkpoint (e.g. checkpoints/checkpoint_best.pt)")
-    parser.add_argument("--data", required=True, help="pretraining DATA dir (dict.txt, pairs/)")
-    parser.add_argument("--pair-data", help="caption dataset dir (default DATA/pairs)")
-    parser.add_argument("--split", default="test", help="caption split to evaluate")
-    parser.add_argument("--max-regions", type=int, default=100, help="regions kept per image")
-    parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10], help="recall cut-offs")
-    parser.add_argument("--batch-size", type=int, default=64, help="images or captions per forward pass")
-    args = parser.parse_args(argv)
-
+def evaluate_zero_shot(checkpoint, data, pair_data=None, split="test", max_regions=100, ks=(1, 5, 10),
+                       batch_size=64):
+    """Zero-shot recall@k per k as (image->text, text->image) in %, the chance level of the same split,
+    and the caption split's prefix and sizes."""
     utils.import_user_module(argparse.Namespace(user_dir=PLUGIN_DIR))
     models, _, task = checkpoint_utils.load_model_ensemble_and_task(
-        [args.checkpoint], arg_overrides={"data": args.data, "init_from_roberta": None})
-    pair_dir = args.pair_data or os.path.join(args.data, "pairs")
-    prefix = os.path.join(pair_dir, args.split)
+        [checkpoint], arg_overrides={"data": data, "init_from_roberta": None})
+    pair_dir = pair_data or os.path.join(data, "pairs")
+    prefix = os.path.join(pair_dir, split)
     captions = data_utils.load_indexed_dataset(prefix, task.source_dictionary, combine=False)
     if captions is None:
-        raise FileNotFoundError(f"{prefix}.bin: no caption split {args.split!r} in {pair_dir}")
+        raise FileNotFoundError(f"{prefix}.bin: no caption split {split!r} in {pair_dir}")
     image_rows = np.load(prefix + ".image_rows.npy")
     store = open_region_store_of(pair_dir)
     images, texts, caption_images = embed_split(models[0], task.source_dictionary, captions, image_rows, store,
-                                                args.max_regions, args.batch_size)
-    recall = recall_at_k(images @ texts.t(), caption_images, args.ks)
-    chance = chance_recall_at_k(caption_images, args.ks)
-    print(f"zero-shot retrieval on {prefix}: {len(images)} images, {len(texts)} captions (CMCL similarity)")
-    print(f"{'':>6}{'image->text':>14}{'chance':>10}{'text->image':>14}{'chance':>10}")
-    for k in args.ks:
-        print(f"R@{k:<4}{recall[k][0]:>14.1f}{chance[k][0]:>10.1f}{recall[k][1]:>14.1f}{chance[k][1]:>10.1f}")
-    return recall, chance
+                                                max_regions, batch_size)
+    return (recall_at_k(images @ texts.t(), caption_images, ks), chance_recall_at_k(caption_images, ks),
+            {"prefix": prefix, "images": len(images), "captions": len(texts)})
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the command moved; say where instead of doing nothing
+    raise SystemExit("this is a library module now: run unimo-eval-retrieval (or python -m unimo_plugin.cli.eval_retrieval)")

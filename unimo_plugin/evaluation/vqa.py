@@ -1,18 +1,13 @@
 """VQA accuracy of a ``unimo_vqa`` checkpoint, computed as the official VQA evaluation does, and
-its predictions in the official results format (``[{"question_id": int, "answer": str}]``).
-
-    python -m unimo_plugin.evaluation.vqa CHECKPOINT --data DATA --split valid --results val_results.json
-
-A split without annotations (test-dev, test) only gets the results file, for the evaluation server.
-"""
-import argparse
+its predictions in the official results format (``[{"question_id": int, "answer": str}]``)
+(``unimo-eval-vqa``)."""
 import json
 from collections import defaultdict
 
 from ..common.artifacts import atomic_output
 from ..formats.labeled_sets import read_records
 from ..formats.vqa_answers import clean, process_digit_article, process_punctuation
-from .labeled_predictions import add_evaluation_args, load_finetuned, predict_split
+from .labeled_predictions import predict_split
 
 
 def vqa_accuracy(answer, human_answers):
@@ -44,27 +39,16 @@ def write_results(path, answers, records):
         json.dump([{"question_id": r["question_id"], "answer": a} for a, r in zip(answers, records)], f)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_evaluation_args(parser)
-    parser.add_argument("--results", help="write the predictions here, in the official results format")
-    args = parser.parse_args(argv)
-    model, task = load_finetuned(args)
-    logits, _ = predict_split(model, task, args.split, args.batch_size, not args.no_progress)
+def evaluate_split(model, task, split, batch_size=64, progress=True):
+    """The predicted answer of each question of ``split`` in item order, the split's records, and the
+    accuracy as :func:`overall_accuracy` gives it (None for a split without annotations)."""
+    logits, _ = predict_split(model, task, split, batch_size, progress)
     answers = [task.labels[i] for i in logits.argmax(-1).tolist()]
-    records = read_records(task.data_dir, args.split)
-    if args.results:
-        write_results(args.results, answers, records)
-        print(f"wrote {len(answers)} answers to {args.results}")
+    records = read_records(task.data_dir, split)
     if not all("answers" in r for r in records):
-        print(f"{args.split} has no annotations: no accuracy")
-        return None
-    overall, per_type = overall_accuracy(answers, records)
-    print(f"VQA accuracy on {task.data_dir}/{args.split}: {overall:.2f} ({len(records)} questions)")
-    for answer_type, accuracy in per_type.items():
-        print(f"  {answer_type}: {accuracy:.2f}")
-    return overall
+        return answers, records, None
+    return answers, records, overall_accuracy(answers, records)
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the command moved; say where instead of doing nothing
+    raise SystemExit("this is a library module now: run unimo-eval-vqa (or python -m unimo_plugin.cli.eval_vqa)")

@@ -8,7 +8,7 @@ Reads the caption splits of ``binarize_captions.py`` (Flickr30k / COCO Karpathy 
 
 Each caption is a group of 1 + ``--num-negatives`` pairs scored by the cross-encoder
 (:mod:`unimo_plugin.models.cross_encoder`), trained as a softmax over the group (criterion
-``unimo_retrieval``). Evaluate with ``python -m unimo_plugin.evaluation.cross_retrieval``.
+``unimo_retrieval``). Evaluate with ``unimo-eval-cross-retrieval``.
 """
 import logging
 import os

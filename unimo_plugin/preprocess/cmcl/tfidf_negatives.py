@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from ...common.artifacts import (
     InputError,
-    add_sharding_args,
     atomic_output,
     is_complete,
     manifest_path,
@@ -329,76 +328,20 @@ def negative_items(captions, indices, scores):
             for row, row_scores in zip(indices, scores)]
 
 
-# Running a retrieval script: one shard of a caption split in, one cmcl_raw file out.
-
-def add_retrieval_args(parser, per_caption=5):
-    """Options every CMCL retrieval script shares: the split, the output, K, chunking, seed, shards."""
-    parser.add_argument("--pairs", metavar="DIR", required=True,
-                        help="caption dataset (binarize_captions.py's output dir) holding SPLIT.captions.jsonl")
-    parser.add_argument("--split", default="train", help="caption split to retrieve for (default: %(default)s)")
-    parser.add_argument("--output", metavar="FILE",
-                        help="cmcl_raw JSON-lines file, one line per caption of the split, with a manifest "
-                             "beside it (default: PAIRS/SPLIT.cmcl_raw.<what>.jsonl, see below)")
-    parser.add_argument("--per-caption", metavar="K", type=int, default=per_caption,
-                        help="items kept per caption, best first (default: %(default)s)")
-    parser.add_argument("--chunk-size", type=int, default=2048,
-                        help="queries searched together: memory grows with it (default: %(default)s)")
-    parser.add_argument("--max-products", type=int, default=MAX_PRODUCTS,
-                        help="cap on the multiply-adds of one chunk's sparse product, about 12 bytes of memory "
-                             "each; a chunk holds fewer queries when theirs are common (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seeds the order among equal scores, random projections and faiss clustering: the "
-                             "same seed gives the same file (default: %(default)s)")
-    parser.add_argument("--merge", action="store_true",
-                        help="instead of retrieving, concatenate the --num-shards complete shard files of OUTPUT")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_sharding_args(parser)
-    return parser
-
-
-def add_tfidf_args(parser):
-    """scikit-learn TfidfVectorizer's options."""
-    parser.add_argument("--stop-words", choices=("english",),
-                        help="drop scikit-learn's English stop words, which include spatial words such as 'top', "
-                             "'behind' and 'above' (default: keep every word)")
-    parser.add_argument("--max-df", type=float, default=1.0,
-                        help="drop words found in more than this fraction of the texts; the main speed lever of the "
-                             "exact search (default: %(default)s)")
-    parser.add_argument("--min-df", type=int, default=1,
-                        help="drop words found in fewer texts than this (default: %(default)s)")
-    parser.add_argument("--sublinear-tf", action="store_true", help="term frequency 1 + log(tf) instead of tf")
-    return parser
-
-
-def add_faiss_args(parser, when):
-    """The faiss index options; ``when`` names the option that uses faiss, for the help."""
-    parser.add_argument("--nlist", type=int, default=0,
-                        help=f"{when}: IVF clusters (about 4*sqrt(N) for millions of entries); 0 = exact flat index "
-                             f"(default: %(default)s)")
-    parser.add_argument("--nprobe", type=int, default=16,
-                        help=f"{when} with --nlist: clusters searched per query (default: %(default)s)")
-    return parser
-
+# Running a retrieval command: one shard of a caption split in, one cmcl_raw file out.
 
 def default_output(pairs_dir, split, what):
     return os.path.join(pairs_dir, f"{split}.cmcl_raw.{what.replace('/', '.')}.jsonl")
 
 
-def run_retrieval(parser, args, what, field, retrieve):
-    """The main of a retrieval script: one shard, or with ``--merge`` the merge of the shards; bad input
-    ends the script with its message (file:line where known).
+def run_retrieval(args, what, field, retrieve):
+    """A retrieval command's work on its parsed options ``args``: one shard, or with ``args.merge`` the
+    merge of the shards; returns the output's manifest.
 
     ``retrieve(captions, start, end)`` gives the items of captions[start:end] and a dict of statistics
     of its own. A complete shard (file and manifest) is skipped, so a rerun resumes an interrupted run.
     The options that shape the result go to the manifest: shards made with different ones are not merged.
     """
-    try:
-        return _run_retrieval(args, what, field, retrieve)
-    except (InputError, ValueError, FileNotFoundError, ImportError) as e:  # ImportError: an optional package
-        parser.exit(1, f"{parser.prog}: error: {e}\n")
-
-
-def _run_retrieval(args, what, field, retrieve):
     options = {name: value for name, value in sorted(vars(args).items()) if name not in _RUN_OPTIONS}
     captions = read_captions(args.pairs, args.split)
     output = args.output or default_output(args.pairs, args.split, what)
