@@ -20,8 +20,7 @@ from fairseq.tasks import register_task
 
 from ..data.finetune.caption_generation import CaptionGenerationDataset
 from ..formats.caption_sets import read_caption_images
-from ..formats.region_store import open_region_store_of
-from ..preprocess.captions.caption_binarizer import ROWS_SUFFIX
+from ..formats.region_store import open_region_store_of, read_rows
 from .generation_task import GenerationEvalConfig, UnimoGenerationTask
 
 logger = logging.getLogger(__name__)
@@ -65,9 +64,7 @@ class UnimoCaptionTask(UnimoGenerationTask):
         if tagger is not None:
             tagger.check_classes(store.num_classes, f"region store {store.path}")
         if split in self.cfg.train_splits.split(","):
-            rows = np.load(prefix + ROWS_SUFFIX, mmap_mode="r")
-            if len(rows) != len(captions):
-                raise ValueError(f"{prefix + ROWS_SUFFIX} has {len(rows)} rows for {len(captions)} captions")
+            rows = read_rows(prefix, len(captions), mmap_mode="r")
             dataset = CaptionGenerationDataset(captions, np.arange(len(captions)), rows, store, self.dictionary,
                                                self.cfg.max_regions_per_image, self.cfg.max_target_positions,
                                                tagger=tagger)
