@@ -3,7 +3,8 @@
 
 The result is byte-identical to RoBERTa's recipe (multiprocessing_bpe_encoder.py --keep-empty, then
 fairseq-preprocess --only-source --srcdict DICT --dataset-impl mmap) in one step. Input: one sentence
-per line, a blank line between documents. A manifest OUTPUT.bin.manifest.json marks a finished output.
+per line, a blank line between documents; or a caption file (Karpathy split JSON, image_id<TAB>caption
+TSV), one item per caption. A manifest OUTPUT.bin.manifest.json marks a finished output.
 
   python data_scripts/binarize_text.py --input wiki.train.raw --output data-bin/wiki/train \\
       --dict dict.txt --gpt2-encoder-json encoder.json --gpt2-vocab-bpe vocab.bpe --workers 8
@@ -17,11 +18,18 @@ import sys
 from unimo_plugin.common.artifacts import InputError, add_sharding_args
 from unimo_plugin.formats.bpe import add_bpe_args, bpe_config
 from unimo_plugin.preprocess.text.text_binarizer import binarize_text, merge_text_shards
+from unimo_plugin.preprocess.text.text_sources import INPUT_FORMATS
 
 
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", metavar="FILE", help="raw UTF-8 text, one sentence per line")
+    parser.add_argument("--input", metavar="FILE", help="raw UTF-8 text, one sentence per line, or a caption file "
+                                                        "(see --input-format)")
+    parser.add_argument("--input-format", choices=INPUT_FORMATS, default="auto",
+                        help="format of the input: text (one sentence per line), karpathy (Karpathy split JSON such as "
+                             "dataset_coco.json) or tsv (image_id<TAB>caption lines): a caption file gives one text "
+                             "per caption, of every split; auto: karpathy if the file starts with '{', else text "
+                             "(default: %(default)s)")
     parser.add_argument("--output", metavar="PREFIX", required=True,
                         help="output prefix: writes PREFIX.bin, PREFIX.idx and PREFIX.bin.manifest.json "
                              "(shards: PREFIX.shardK-of-N.*)")
@@ -44,7 +52,8 @@ def main(argv=None):
             if not args.input or not args.dict:
                 parser.error("--input and --dict are required unless --merge")
             manifest = binarize_text(args.input, args.output, args.dict, bpe_config(args), workers=args.workers,
-                                     num_shards=args.num_shards, shard_id=args.shard_id)
+                                     num_shards=args.num_shards, shard_id=args.shard_id,
+                                     input_format=args.input_format)
     except (InputError, ValueError, FileNotFoundError) as e:
         parser.exit(1, f"{parser.prog}: error: {e}\n")
     print(f"{manifest['dataset']}: {manifest['sequences']} sequences, {manifest['tokens']} tokens, "

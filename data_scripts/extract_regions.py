@@ -7,12 +7,12 @@ Examples::
 
     python data_scripts/extract_regions.py images/ -o data/coco_regions --weights detector.pt
     python data_scripts/extract_regions.py images/ -o data/sample_regions --boxes gt_boxes.json --weights detector.pt
+    python data_scripts/extract_regions.py val2014/ -o data/coco_gt --boxes coco_boxes.json --weights detector.pt
     python data_scripts/extract_regions.py images/ -o data/cc_regions --weights detector.pt \\
         --device cuda --batch-size 8 --workers 4 --num-shards 8 --shard-id 3
     python data_scripts/extract_regions.py images/ -o data/cc_regions --weights detector.pt --num-shards 8 --merge
 """
 import argparse
-import inspect
 import logging
 import os
 import sys
@@ -21,11 +21,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from unimo_plugin.common.artifacts import InputError, add_run_args  # noqa: E402
 from unimo_plugin.formats.region_store import FEATURE_DTYPES  # noqa: E402
-from unimo_plugin.models.region_detector import BACKBONES, RegionDetector  # noqa: E402
-from unimo_plugin.preprocess.regions.region_extraction import extract_regions  # noqa: E402
+from unimo_plugin.models.region_detector import BACKBONES  # noqa: E402
+from unimo_plugin.preprocess.regions.region_extraction import DETECTOR_DEFAULTS, extract_regions  # noqa: E402
 from unimo_plugin.preprocess.regions.region_shards import print_shard_results  # noqa: E402
-
-DETECTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(RegionDetector).parameters.items()}
 
 
 def get_parser():
@@ -38,9 +36,10 @@ def get_parser():
     parser.add_argument("--image-list", metavar="FILE",
                         help="extract only these images, in this order: one path per line, relative to IMAGE_DIR")
     parser.add_argument("--boxes", metavar="FILE",
-                        help="pool these boxes instead of detecting: JSON {image: [[x1, y1, x2, y2], ...]} or "
-                             "TSV lines image<TAB>x1<TAB>y1<TAB>x2<TAB>y2, in original pixels; image = file "
-                             "name or id")
+                        help="pool these boxes instead of detecting, in original pixels: JSON {image: [[x1, y1, "
+                             "x2, y2], ...]} or {image: {\"boxes\": [[x1, y1, x2, y2], ...], ...}}, or TSV lines "
+                             "image<TAB>x1<TAB>y1<TAB>x2<TAB>y2; image = file name, id (file stem) or the number "
+                             "in the file name (a COCO id: 391895 for COCO_val2014_000000391895.jpg)")
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--weights", metavar="PATH",
                          help="detector weights: a torch.save'd state_dict of RegionDetector with the same "

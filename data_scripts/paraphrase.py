@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from unimo_plugin.common.artifacts import InputError, add_sharding_args  # noqa: E402
-from unimo_plugin.preprocess.cmcl.back_translation import BackTranslator, paraphrase_split  # noqa: E402
+from unimo_plugin.preprocess.cmcl.back_translation import BackTranslator, paraphrase_split, summary  # noqa: E402
 
 EPILOG = """\
 A model directory holds a fairseq translation checkpoint trained with explicit -s/-t languages and
@@ -111,7 +111,7 @@ def main(argv=None):
     except (InputError, ValueError, OSError) as e:  # OSError: a missing caption split or input file
         parser.exit(1, f"{parser.prog}: error: {e}\n")
     for result in results:
-        print(result.summary())
+        print(summary(result))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import argparse
 import logging
 import sys
 
+from unimo_plugin.common.artifacts import manifest_path
 from unimo_plugin.formats.region_store import RegionStore, region_store_of
 from unimo_plugin.preprocess.cmcl.image_retrieval import SIMILARITIES, WEIGHTED_METRICS, retrieve_image_items
 from unimo_plugin.preprocess.cmcl.tfidf_negatives import add_faiss_args, add_retrieval_args, run_retrieval
@@ -53,17 +54,21 @@ def main(argv=None):
     parser = get_parser()
     args = parser.parse_args(argv)
 
+    def store_path():
+        return args.region_store or region_store_of(args.pairs)
+
     def retrieve(captions, start, end):
         # Images are looked up by id and written as ids, so the store's row order does not matter here:
         # no identity check against the captions' store (unlike the readers of store rows).
-        store = RegionStore(args.region_store or region_store_of(args.pairs))
+        store = RegionStore(store_path())
         return retrieve_image_items(
             store, captions, start, end, args.per_caption, by=args.by, similarity=args.similarity,
             weighted_metric=args.weighted_metric, conf_thresh=args.conf_thresh, chunk_size=args.chunk_size,
             max_products=args.max_products, nlist=args.nlist, nprobe=args.nprobe, seed=args.seed,
             workers=args.workers, progress=not args.no_progress)
 
-    run_retrieval(parser, args, f"images/{args.by}", "image_id", retrieve)
+    run_retrieval(parser, args, f"images/{args.by}", "image_id", retrieve,
+                  lambda: {"region_store": [store_path(), manifest_path(store_path())]})
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ def main(argv=None):
             min_df=args.min_df, sublinear_tf=args.sublinear_tf)
         return text_items(corpus, indices, scores), statistics
 
-    run_retrieval(parser, args, f"texts/{args.encoder}", "text", retrieve)
+    run_retrieval(parser, args, f"texts/{args.encoder}", "text", retrieve,
+                  lambda: {"corpus": [args.corpus], "model": [args.model] if args.model else []})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Phrase- and word-level hard negatives for CMCL: each caption of a split rewritten with ONE object,
 attribute or relation of its scene graph swapped for another of the same kind from the corpus
-(see unimo_plugin/preprocess/cmcl/scene_graph_rewriting.py). Writes PAIRS/SPLIT.cmcl_raw.negatives.scene_graph.jsonl
+(see unimo_plugin/preprocess/cmcl/scene_graph/). Writes PAIRS/SPLIT.cmcl_raw.negatives.scene_graph.jsonl
 (one line per caption of PAIRS/SPLIT.captions.jsonl, items {"text", "level", "swapped"}), which
 build_cmcl_sidecars.py picks up with the other negatives.
 
@@ -19,12 +19,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from unimo_plugin.common.artifacts import InputError, add_run_args  # noqa: E402
-from unimo_plugin.preprocess.cmcl.scene_graph_rewriting import (
-    DEFAULT_SPACY_MODEL,
-    dump_lines,
-    report_lines,
-    rewrite_split,
-)
+from unimo_plugin.preprocess.cmcl.scene_graph.parse import DEFAULT_SPACY_MODEL  # noqa: E402
+from unimo_plugin.preprocess.cmcl.scene_graph.run import dump_lines, report_lines, rewrite_split  # noqa: E402
 
 EPILOG = """\
 Without --shard-id, every shard runs in turn in this process. Outputs are atomic: a file appears

@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Train a byte-level BPE on text files and write GPT-2-format files plus a fairseq dictionary.
 
-Writes OUTPUT_DIR/encoder.json and OUTPUT_DIR/vocab.bpe (load them with fairseq's
+Inputs are plain text or caption files (Karpathy split JSON, image_id<TAB>caption TSV: one text per
+caption). Writes OUTPUT_DIR/encoder.json and OUTPUT_DIR/vocab.bpe (load them with fairseq's
 --bpe gpt2 --gpt2-encoder-json ... --gpt2-vocab-bpe ...) and OUTPUT_DIR/dict.txt (ids-as-strings with
 their counts in the corpus, sorted as fairseq-preprocess sorts them, RoBERTa's dict.txt format), and
 the manifest OUTPUT_DIR.manifest.json. Use it for corpora without RoBERTa's GPT-2 BPE (e.g. samples).
 
   python data_scripts/train_bpe.py --input corpus.txt captions.txt --output-dir bpe/ --vocab-size 8000
+  python data_scripts/train_bpe.py --input dataset_coco.json --output-dir bpe/ --vocab-size 8000
 """
 import argparse
 import logging
@@ -14,12 +16,19 @@ import sys
 
 from unimo_plugin.common.artifacts import InputError
 from unimo_plugin.preprocess.text.bpe_training import train_bpe
+from unimo_plugin.preprocess.text.text_sources import INPUT_FORMATS
 
 
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", metavar="FILE", nargs="+", required=True,
-                        help="UTF-8 text files, one sentence per line (each line is stripped, as when encoding)")
+                        help="UTF-8 text files, one sentence per line (each line is stripped, as when encoding), or "
+                             "caption files (see --input-format)")
+    parser.add_argument("--input-format", choices=INPUT_FORMATS, nargs="+", default=["auto"],
+                        help="format of the inputs, one for all or one per --input: text (one sentence per line), "
+                             "karpathy (Karpathy split JSON such as dataset_coco.json) or tsv (image_id<TAB>caption "
+                             "lines): a caption file gives one text per caption, of every split; auto: karpathy if "
+                             "the file starts with '{', else text (default: auto)")
     parser.add_argument("--output-dir", metavar="DIR", required=True,
                         help="directory written atomically with encoder.json, vocab.bpe and dict.txt")
     parser.add_argument("--vocab-size", type=int, default=50000,
@@ -43,8 +52,8 @@ def main(argv=None):
     try:
         manifest = train_bpe(args.input, args.output_dir, vocab_size=args.vocab_size,
                              min_frequency=args.min_frequency, workers=args.workers,
-                             only_seen_tokens=args.only_seen_tokens)
-    except (InputError, FileNotFoundError) as e:
+                             only_seen_tokens=args.only_seen_tokens, input_format=args.input_format)
+    except (InputError, ValueError, FileNotFoundError) as e:
         parser.exit(1, f"{parser.prog}: error: {e}\n")
     print(f"{args.output_dir}: {manifest['bpe_vocab_size']} BPE tokens, dictionary of "
           f"{manifest['dictionary_size']} symbols ({manifest['seen_tokens']} seen in the corpus)")

@@ -9,14 +9,15 @@ output gets a ``run`` record beside what its format records::
             "inputs": {NAME: {"files", "bytes", "digest"}},     the files read, see fingerprint()
             "items": [start, end], "shard": [K, N],             which items (the merge: all, null)
             "stats": {...},                                     counts of the pipeline
-            "merged_from": "sha256:..."}                        the merge: fingerprint of its shards
+            "merged_from": "sha256:...", "merge_options": {...}}  the merge: fingerprint of its shards
 
 - A rerun skips an output whose record has the run's options and inputs, redoes one without a
   manifest or without a record (an interrupted write), and refuses one made with other options or
   inputs, naming it and what differs (``overwrite`` redoes it).
 - The merge refuses a missing shard, or a shard made with other options or inputs than the run (a
   merge on its own, which is given neither, compares the shards with the first), naming the shard.
-  The merged output records the shards' stats added up; it is redone when a shard changed since.
+  The merged output records the shards' stats added up; it is redone when a shard changed since,
+  or when options that shape only the merge (``merge_options``) changed.
 
 Inputs are identified by every file's absolute path, size and modification time: cheap enough for
 every resume, and changed by any rewrite. Shards made on several machines therefore merge when they
@@ -118,17 +119,17 @@ class ShardedRun:
     ``options`` (JSON-able) and ``inputs`` (name -> paths, see :func:`fingerprint`) are recorded in each
     output; a run that only merges may pass neither. ``shard_prefix`` names the shards when they are
     another artifact than the output (default: the output itself; then an unsharded run's one shard is
-    the output, and there is nothing to merge).
+    the output, and there is nothing to merge). ``merge_options`` shape only the merged output.
     """
 
     def __init__(self, output: PathLike, options: Optional[Mapping[str, Any]] = None,
                  inputs: Optional[Mapping[str, Iterable[PathLike]]] = None, num_shards: int = 1,
-                 shard_prefix: Optional[PathLike] = None):
+                 shard_prefix: Optional[PathLike] = None, merge_options: Optional[Mapping[str, Any]] = None):
         if num_shards < 1:
             raise ValueError(f"--num-shards must be positive, got {num_shards}")
         self.output, self.num_shards = os.fspath(output), num_shards
         self.shard_prefix = self.output if shard_prefix is None else os.fspath(shard_prefix)
-        self.reference = None
+        self.reference, self.merge_options = None, _plain(merge_options)
         if options is not None or inputs is not None:
             self.reference = {"options": _plain(options or {}), "inputs": fingerprint(inputs or {})}
 
@@ -240,7 +241,8 @@ class ShardedRun:
         artifacts = [self.artifact(path) for path in shards]
         merged_from = fingerprint({"shards": artifacts + [manifest_path(a) for a in artifacts]})["shards"]["digest"]
         existing = None if overwrite else self._complete_record(self.output)
-        if existing is not None and existing.get("merged_from") == merged_from:
+        if existing is not None and (existing.get("merged_from"), existing.get("merge_options")) == (
+                merged_from, self.merge_options):
             return ShardResult(self.output, skipped=True, stats=existing.get("stats", {}),
                                merged_shards=self.num_shards)
         t0 = time.time()
@@ -250,7 +252,7 @@ class ShardedRun:
             stats = self.merge_stats([record.get("stats", {}) for record in records])
         update_manifest(self.artifact(self.output),
                         run=dict(options=reference["options"], inputs=reference["inputs"], items=[0, start],
-                                 shard=None, stats=stats, merged_from=merged_from))
+                                 shard=None, stats=stats, merged_from=merged_from, merge_options=self.merge_options))
         return ShardResult(self.output, stats=stats, seconds=time.time() - t0, merged_shards=self.num_shards)
 
 
