@@ -148,7 +148,7 @@ def test_back_translation_with_beam_search(models, pairs, tmp_path):
     stats = manifest["run"]["stats"]
     assert stats["captions"] == NUM_CAPTIONS and stats["kept"] == sum(map(len, texts))
     assert manifest["source"]["paraphrases"]["pivots"] == 2
-    assert f"{NUM_CAPTIONS} captions, {manifest['stats']['with_paraphrases']} with >= 1 paraphrase" in proc.stdout
+    assert f"{NUM_CAPTIONS} captions, {stats['with_paraphrases']} with >= 1 paraphrase" in proc.stdout
     print("\n".join(f"{c['text']} -> {t}" for c, t in zip(captions[:8], texts)))
 
 
@@ -170,12 +170,16 @@ def test_sampling_seed_shards_and_resume(models, pairs, tmp_path):
     assert all(text_key(item["text"]) != text_key(caption["text"])
                for caption, caption_items in zip(captions, items) for item in caption_items)
 
-    # A complete run is skipped without loading the models.
+    # A complete run is skipped without loading the models; the same run with other options is refused.
     forward, backward = models
-    translator = BackTranslator(forward, backward, checkpoint_file="checkpoint_last.pt")
-    results = paraphrase_split(pairs, "test", tmp_path / "b.jsonl", translator=translator, num_shards=3,
-                               merge=True, progress=False)
+    translator = BackTranslator(forward, backward, per_pivot=3, sampling=True, sampling_topk=5, batch_size=5, seed=3,
+                                checkpoint_file="checkpoint_last.pt")
+    results = paraphrase_split(pairs, "test", tmp_path / "b.jsonl", translator=translator, per_caption=3,
+                               num_shards=3, merge=True, progress=False)
     assert [r.skipped for r in results] == [True] * 4 and translator._hubs is None
+    with pytest.raises(ValueError, match="b.jsonl.shard0-of-3 is complete but was made with other option paraphrases"):
+        paraphrase_split(pairs, "test", tmp_path / "b.jsonl", translator=BackTranslator(
+            forward, backward, checkpoint_file="checkpoint_last.pt"), per_caption=3, num_shards=3, progress=False)
 
     # The samples follow the seed.
     texts = [c["text"] for c in captions[:5]]
