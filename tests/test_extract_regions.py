@@ -17,7 +17,12 @@ from torchvision.ops import nms
 from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.formats.region_store import RegionStore
 from unimo_plugin.models.region_detector import RegionDetector, build_detector, max_confidence_after_nms, select_regions
-from unimo_plugin.preprocess.regions.region_extraction import ImageFiles, boxes_of_images, extract_regions, read_boxes_file
+from unimo_plugin.preprocess.regions.region_extraction import (
+    ImageFiles,
+    boxes_of_images,
+    extract_regions,
+    read_boxes_file,
+)
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "extract_regions.py")
 CONFIG = dict(backbone="resnet18", num_classes=21, min_size=128, max_size=192, proposals=40, min_boxes=5, max_boxes=12)

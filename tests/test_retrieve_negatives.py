@@ -174,7 +174,8 @@ def test_shards_merge_resume_and_seed(tmp_path, capsys):
         cli_main(common + ["--output", sharded, "--num-shards", "3", "--shard-id", str(shard)])
     with pytest.raises(SystemExit) as exit_info:
         cli_main(common + ["--output", sharded, "--num-shards", "3", "--merge"])
-    assert exit_info.value.code == 1 and f"1 of 3 shard(s) not complete: {sharded}.shard1-of-3" in capsys.readouterr().err
+    assert exit_info.value.code == 1
+    assert f"1 of 3 shard(s) not complete: {sharded}.shard1-of-3" in capsys.readouterr().err
     for shard in (0, 1):  # shard 0 again: resumed, not redone
         cli_main(common + ["--output", sharded, "--num-shards", "3", "--shard-id", str(shard)])
     assert "already complete, skipped" in capsys.readouterr().out

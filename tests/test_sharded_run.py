@@ -116,7 +116,8 @@ def test_mismatched_or_missing_shards_are_refused_naming_the_shard(corpus, tmp_p
     size = os.path.getsize(corpus)
     with open(corpus, "a") as f:  # other inputs: the corpus grew
         f.write("one more line\n")
-    for run, where in ((lambda: ShoutRun(out, corpus, num_shards=3).run(progress=False), f"{shards[0]} is complete but"),
+    for run, where in ((lambda: ShoutRun(out, corpus, num_shards=3).run(progress=False),
+                        f"{shards[0]} is complete but"),
                        (lambda: ShoutRun(out, corpus, num_shards=3).run(shard_ids=[], merge=True),
                         f"cannot merge into {out}: shard {shards[0]}")):
         with pytest.raises(ValueError, match=f"{where} .*made with other inputs text: 1 file\\(s\\) of {size} bytes "

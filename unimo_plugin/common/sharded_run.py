@@ -12,8 +12,9 @@ output gets a ``run`` record beside what its format records::
             "merged_from": "sha256:...", "merge_options": {...}}  the merge: fingerprint of its shards
 
 - A rerun skips an output whose record has the run's options and inputs, redoes one without a
-  manifest or without a record (an interrupted write), and refuses one made with other options or
-  inputs, naming it and what differs (``overwrite`` redoes it).
+  manifest or without a record (an interrupted write, or one written before runs were recorded: a
+  warning says so), and refuses one made with other options or inputs, naming it and what differs
+  (``overwrite`` redoes it).
 - The merge refuses a missing shard, or a shard made with other options or inputs than the run (a
   merge on its own, which is given neither, compares the shards with the first), naming the shard.
   The merged output records the shards' stats added up; it is redone when a shard changed since,
@@ -28,6 +29,7 @@ write one shard's items and how to concatenate its artifact type.
 """
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -36,6 +38,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 from tqdm import tqdm
 
 from .artifacts import PathLike, is_complete, manifest_path, read_manifest, shard_bounds, shard_output, update_manifest
+
+logger = logging.getLogger(__name__)
 
 _DIGEST_PREFIX = "sha256:"
 
@@ -213,6 +217,9 @@ class ShardedRun:
         otherwise is refused, not mixed in."""
         record = self._complete_record(output)
         if record is None:
+            if is_complete(self.artifact(output)):
+                logger.warning(f"{output}: complete, but without the record of how it was made (interrupted before "
+                               f"it was written, or written before runs were recorded): redoing it")
             return None
         differences = _differences(record, self.reference, "this run")
         if differences:
@@ -233,10 +240,10 @@ class ShardedRun:
             differences = _differences(record, reference, against)
             if differences:
                 raise ValueError(f"cannot merge into {self.output}: shard {path} was made with other "
-                                 f"{'; '.join(differences)} (redo it)")
+                                 f"{'; '.join(differences)} (redo that shard, with --overwrite)")
             if record.get("shard") != [k, self.num_shards] or record["items"][0] != start:
-                raise ValueError(f"cannot merge into {self.output}: shard {path} holds items {record['items']} as "
-                                 f"shard {record.get('shard')}, expected shard {[k, self.num_shards]} from item {start}")
+                raise ValueError(f"cannot merge into {self.output}: shard {path} holds items {record['items']} as shard "
+                                 f"{record.get('shard')}, expected shard {[k, self.num_shards]} from item {start}")
             start = record["items"][1]
         artifacts = [self.artifact(path) for path in shards]
         merged_from = fingerprint({"shards": artifacts + [manifest_path(a) for a in artifacts]})["shards"]["digest"]
@@ -246,7 +253,8 @@ class ShardedRun:
             return ShardResult(self.output, skipped=True, stats=existing.get("stats", {}),
                                merged_shards=self.num_shards)
         t0 = time.time()
-        parts = [Shard(path, k, self.num_shards, *record["items"]) for k, (path, record) in enumerate(zip(shards, records))]
+        parts = [Shard(path, k, self.num_shards, *record["items"])
+                 for k, (path, record) in enumerate(zip(shards, records))]
         stats = self.concatenate(parts, self.output)
         if stats is None:
             stats = self.merge_stats([record.get("stats", {}) for record in records])

@@ -16,7 +16,15 @@ from typing import Any, Dict
 
 import numpy as np
 
-from ..common.artifacts import InputError, PathLike, atomic_output, is_complete, manifest_path, read_manifest, write_manifest
+from ..common.artifacts import (
+    InputError,
+    PathLike,
+    atomic_output,
+    is_complete,
+    manifest_path,
+    read_manifest,
+    write_manifest,
+)
 from .region_store import RegionStore, check_store_identity
 
 KIND = "unimo_retrieval_negatives"

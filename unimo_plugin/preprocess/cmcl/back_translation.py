@@ -42,7 +42,8 @@ class ParaphraseStats:
 
 def select_paraphrases(caption, candidates, limit, stats):
     """Items of the first ``limit`` (None: all) ``(text, pivot)`` candidates that differ from the caption
-    and from each other after :func:`~unimo_plugin.formats.cmcl_candidates.text_key`; ``pivot=None`` leaves it out of the item."""
+    and from each other after :func:`~unimo_plugin.formats.cmcl_candidates.text_key`; ``pivot=None`` leaves it
+    out of the item."""
     source, seen, items = text_key(caption), set(), []
     for text, pivot in candidates:
         if limit is not None and len(items) == limit:
