@@ -149,11 +149,13 @@ def boxes_of_images(boxes, images, path):
             by_number.setdefault(_number(image_id), []).append(image_id)
     numbered = {}
     for key, value in boxes.items():
-        number = key.strip().isdigit() and str(int(key))
-        owners = by_number.get(number, []) if number else []
+        number = str(int(key)) if re.fullmatch(r"\d+", key, re.ASCII) else None
+        owners = by_number.get(number, [])
         if len(owners) > 1:
             raise InputError(path, f"image {key!r}: the number {number} is in the file names of {', '.join(owners)}: "
                                    f"name the image by its file name instead")
+        if owners and owners[0] in numbered:
+            raise InputError(path, f"image {key!r}: another key names image {owners[0]!r} by the same number")
         if owners:
             numbered[owners[0]] = value
     found = {image_id: boxes[image_id] if image_id in boxes else numbered.get(image_id) for image_id, _ in images}
