@@ -49,6 +49,7 @@ setup(
         "console_scripts": [
             "unimo-import-regions = unimo_plugin.cli.import_regions:cli_main",
             "unimo-extract-regions = unimo_plugin.cli.extract_regions:cli_main",
+            "unimo-subset-regions = unimo_plugin.cli.subset_regions:cli_main",
             "unimo-draw-regions = unimo_plugin.cli.draw_regions:cli_main",
             "unimo-train-bpe = unimo_plugin.cli.train_bpe:cli_main",
             "unimo-binarize-text = unimo_plugin.cli.binarize_text:cli_main",

@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from unimo_plugin.evaluation.cross_retrieval import PairScorer, load_checkpoint, two_stage_scores  # noqa: E402
-from unimo_plugin.evaluation.retrieval import embed_split  # noqa: E402
+from unimo_plugin.models.bi_encoder import embed_split  # noqa: E402
 from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions  # noqa: E402
 from unimo_plugin.preprocess.text.bpe_training import train_bpe  # noqa: E402
 from unimo_plugin.testing.synthetic_retrieval import write_retrieval_data  # noqa: E402

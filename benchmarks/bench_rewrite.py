@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Throughput of the CMCL text rewriting and retrieval against naive versions, side by side.
 
-(a) Scene-graph rewriting (unimo_plugin/preprocess/cmcl/scene_graph_rewriting.py) of the sample data's
+(a) Scene-graph rewriting (unimo_plugin/preprocess/cmcl/scene_graph/) of the sample data's
     captions: the script's run (spaCy ``nlp.pipe`` batches without the unneeded pipes, on 1 and on
     ``--workers`` processes) against the naive way: SceneGraphParser's ``parse(text)`` per caption,
     which calls the full spaCy pipeline once per caption, in one process. Both draw from the same
@@ -30,18 +30,19 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw  # noqa: E402
-from unimo_plugin.preprocess.cmcl.scene_graph_rewriting import (
+from unimo_plugin.formats.caption_sets import read_caption_records  # noqa: E402
+from unimo_plugin.formats.cmcl_candidates import read_cmcl_raw  # noqa: E402
+from unimo_plugin.preprocess.cmcl.scene_graph.parse import (  # noqa: E402
     DEFAULT_SPACY_MODEL,
     SceneGraphParser,
-    Vocabulary,
     add_phrasal_prepositions,
     caption_graph,
-    caption_negatives,
-    rewrite_split,
-    true_captions_by_image,
 )
-from unimo_plugin.preprocess.cmcl.tfidf_negatives import fit_tfidf, tfidf_negatives  # noqa: E402
+from unimo_plugin.preprocess.cmcl.scene_graph.rewrite import caption_negatives, true_captions_by_image  # noqa: E402
+from unimo_plugin.preprocess.cmcl.scene_graph.run import rewrite_split  # noqa: E402
+from unimo_plugin.preprocess.cmcl.scene_graph.vocabulary import Vocabulary  # noqa: E402
+from unimo_plugin.preprocess.cmcl.search import fit_tfidf  # noqa: E402
+from unimo_plugin.preprocess.cmcl.tfidf_negatives import tfidf_negatives  # noqa: E402
 from unimo_plugin.testing import sample_scenes  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,7 +51,7 @@ SAMPLE_PAIRS = os.path.join(REPO, "sample_data", "pairs")
 
 def rewrite_captions(count, seed):
     """``count`` captions: the sample data's train split, then more scenes of the same grammar."""
-    captions = read_captions(SAMPLE_PAIRS, "train")[:count]
+    captions = read_caption_records(SAMPLE_PAIRS, "train")[:count]
     rng = np.random.default_rng(seed)
     scene = 0
     while len(captions) < count:

@@ -14,7 +14,7 @@ from unimo_plugin.cli.binarize_captions import main as cli_main
 from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter, region_store_of
 from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
-from unimo_plugin.preprocess.captions.caption_sources import read_captions, read_karpathy
+from unimo_plugin.preprocess.captions.caption_sources import read_caption_corpora, read_karpathy
 from unimo_plugin.preprocess.text.bpe_training import train_bpe
 from unimo_plugin.preprocess.text.text_binarizer import binarize_text
 
@@ -93,7 +93,7 @@ def test_karpathy_cli_writes_aligned_split_files(data, tmp_path):
     assert manifest["splits"]["train"] == {**manifest["splits"]["train"], "captions": 5, "images": 3}
     assert manifest["skipped_missing"] == 0
     # Without --merge-restval, restval stays its own split.
-    assert {c.split for c in read_captions([data["karpathy"]])} == {"train", "restval", "valid", "test"}
+    assert {c.split for c in read_caption_corpora([data["karpathy"]])} == {"train", "restval", "valid", "test"}
 
 
 def test_tsv_missing_images_fail_or_are_skipped_and_counted(data):
@@ -123,7 +123,7 @@ def test_sharded_resumed_and_merged_equals_one_run(data):
     resumed = [binarize_captions([data["karpathy"]], out, data["store"], data["dict"], data["bpe"], shard_id=k,
                                  **kwargs) for k in range(3)]
     assert resumed[0] == first  # skipped, not redone
-    assert [m["caption_range"] for m in resumed] == [[0, 3], [3, 6], [6, 9]]
+    assert [m["run"]["items"] for m in resumed] == [[0, 3], [3, 6], [6, 9]]  # the shared sharded run's record
     assert sorted(resumed[2]["splits"]) == ["test", "train", "valid"]
 
     cli_main(["--merge", "--output-dir", out, "--num-shards", "3"])
@@ -145,7 +145,7 @@ def test_bad_input_names_file_and_line(data, tmp_path, capsys):
 
     bad.write_text("1\tfine caption\n2\tok\n3\t   \n", encoding="utf-8")
     with pytest.raises(InputError, match=r"bad\.tsv:3: empty caption for image 3"):
-        read_captions([str(bad)])
+        read_caption_corpora([str(bad)])
 
     def karpathy(images, **kwargs):
         path = tmp_path / "k.json"
@@ -162,4 +162,55 @@ def test_bad_input_names_file_and_line(data, tmp_path, capsys):
     assert (flickr[0].image_id, flickr[0].caption_id) == ("0", "3")
     (tmp_path / "broken.json").write_text('{"images": [\n  {"cocoid": 1,,}\n]}', encoding="utf-8")
     with pytest.raises(InputError, match=r"broken\.json:2: not valid JSON"):
-        read_captions([str(tmp_path / "broken.json")])
+        read_caption_corpora([str(tmp_path / "broken.json")])
+
+
+def test_store_named_by_file_stems_gets_the_id_field_that_finds_its_images(data, tmp_path, capsys):
+    """A store extracted from image files (ids = file stems) and the default --id-field (cocoid): the error
+    names --id-field filename instead of offering to drop every caption."""
+    stems = tmp_path / "stems"
+    with RegionStoreWriter(stems, feature_dim=4) as writer:
+        for name in "abcdef":
+            writer.add(name, 64, 48, np.array([[0, 0, 10, 10]], np.float32), np.ones((1, 4)))
+    args = ["--input", data["karpathy"], "--region-store", str(stems), "--dict", data["dict"]] + data["bpe_args"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(args + ["--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "9 captions of 6 images have no regions in" in err
+    assert "the store names these images by their filename, not by the --id-field used: pass --id-field " \
+           "filename" in err and "--skip-missing" not in err
+    cli_main(args + ["--output-dir", str(tmp_path / "out"), "--id-field", "filename"])
+    assert read_manifest(tmp_path / "out")["splits"]["train"] == {
+        **read_manifest(tmp_path / "out")["splits"]["train"], "captions": 3, "images": 2}
+
+
+def test_bpe_and_text_corpus_straight_from_caption_files(data, tmp_path, capsys):
+    """train_bpe.py and binarize_text.py read Karpathy JSON and image_id<TAB>caption TSV: the same BPE and
+    dataset as from a text file of the captions, one per line."""
+    texts = [s["raw"].strip() for image in KARPATHY["images"] for s in image["sentences"]]
+    tsv_texts = [line.split("\t")[1] for line in TSV_TRAIN.splitlines()]
+    plain = tmp_path / "captions.txt"
+    plain.write_text("".join(t + "\n" for t in texts + tsv_texts), encoding="utf-8")
+    bpe = [sys.executable, os.path.join(REPO_ROOT, "data_scripts", "train_bpe.py"), "--vocab-size", "300",
+           "--min-frequency", "1"]
+    run_cli(bpe + ["--input", data["karpathy"], data["train_tsv"], "--input-format", "auto", "tsv",
+                   "--output-dir", str(tmp_path / "from_captions")])
+    run_cli(bpe + ["--input", str(plain), "--output-dir", str(tmp_path / "from_text")])
+    for name in ("encoder.json", "vocab.bpe", "dict.txt"):
+        assert filecmp.cmp(tmp_path / "from_captions" / name, tmp_path / "from_text" / name, shallow=False), name
+    assert read_manifest(tmp_path / "from_captions")["options"]["input_formats"] == ["karpathy", "tsv"]
+
+    text_main = runpy.run_path(os.path.join(REPO_ROOT, "data_scripts", "binarize_text.py"))["main"]
+    common = ["--dict", data["dict"]] + data["bpe_args"]
+    plain.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    text_main(["--input", data["karpathy"], "--output", str(tmp_path / "karpathy")] + common)  # auto: JSON
+    text_main(["--input", str(plain), "--output", str(tmp_path / "plain")] + common)
+    assert all(filecmp.cmp(tmp_path / f"karpathy.{ext}", tmp_path / f"plain.{ext}", shallow=False)
+               for ext in ("bin", "idx"))
+    assert read_manifest(f"{tmp_path / 'karpathy'}.bin")["sequences"] == len(texts) == 9
+    text_main(["--input", data["valid_tsv"], "--input-format", "tsv", "--output", str(tmp_path / "tsv")] + common)
+    assert read_manifest(f"{tmp_path / 'tsv'}.bin")["sequences"] == 1
+    with pytest.raises(SystemExit) as exit_info:
+        text_main(["--input", data["train_tsv"], "--input-format", "karpathy", "--output", str(tmp_path / "bad")]
+                  + common)
+    assert exit_info.value.code == 1 and f"{data['train_tsv']}:1: not valid JSON" in capsys.readouterr().err

@@ -167,13 +167,13 @@ def test_sharded_resumed_and_merged_equals_unsharded(work, tmp_path):
     first = binarize_text(work["raw"], out, work["union_dict"], cfg, num_shards=3, shard_id=0)
     # An interrupted shard 1: a data file but no manifest. Merging must refuse, resuming must redo it.
     open(f"{out}.shard1-of-3.bin", "wb").write(b"partial")
-    with pytest.raises(ValueError, match="2 of 3 shards are not complete"):
+    with pytest.raises(ValueError, match=f"2 of 3 shard\\(s\\) not complete: {out}.shard1-of-3, {out}.shard2-of-3"):
         merge_text_shards(out, 3)
     mtime = os.path.getmtime(f"{out}.shard0-of-3.bin")
     resumed = [binarize_text(work["raw"], out, work["union_dict"], cfg, workers=2, num_shards=3, shard_id=k)
                for k in range(3)]
     assert resumed[0] == first and os.path.getmtime(f"{out}.shard0-of-3.bin") == mtime  # skipped
-    assert [m["lines"] for m in resumed] == [[0, 3], [3, 6], [6, 9]]
+    assert [m["run"]["items"] for m in resumed] == [[0, 3], [3, 6], [6, 9]]  # the shared sharded run's record
 
     binarize_text_main(["--merge", "--output", out, "--num-shards", "3"])
     assert same_dataset(out, str(tmp_path / "whole"))

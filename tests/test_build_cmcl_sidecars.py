@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from unimo_plugin.formats.cmcl_candidates import read_captions, write_cmcl_raw
+from unimo_plugin.formats.caption_sets import read_caption_records
+from unimo_plugin.formats.cmcl_candidates import write_cmcl_raw
 from unimo_plugin.formats.region_store import RegionStoreWriter
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
 
@@ -38,7 +39,7 @@ def pairs(tmp_path_factory):
 
 def test_sidecars_round_trip_through_the_pretraining_task(pairs):
     data, bpe = pairs
-    captions = read_captions(data / "pairs", "train")
+    captions = read_caption_records(data / "pairs", "train")
     write_cmcl_raw(data / "pairs" / "train.cmcl_raw.paraphrases.jsonl", captions,
                    [[{"text": "a red circle at the left.", "level": "sentence"}], [], [], []], "paraphrases")
     write_cmcl_raw(data / "pairs" / "train.cmcl_raw.negatives.tfidf.jsonl", captions,
@@ -73,7 +74,7 @@ def test_sidecars_round_trip_through_the_pretraining_task(pairs):
 
 def test_misaligned_or_unknown_inputs_are_refused(pairs, tmp_path):
     data, bpe = pairs
-    captions = read_captions(data / "pairs", "train")
+    captions = read_caption_records(data / "pairs", "train")
     bad = tmp_path / "images.jsonl"
     write_cmcl_raw(bad, captions, [[{"image_id": "nope"}], [], [], []], "images")
     with pytest.raises(AssertionError, match="not in region store"):

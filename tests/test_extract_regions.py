@@ -17,7 +17,12 @@ from unimo_plugin.cli.extract_regions import main as extract_main
 from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.formats.region_store import RegionStore
 from unimo_plugin.models.region_detector import RegionDetector, build_detector, max_confidence_after_nms, select_regions
-from unimo_plugin.preprocess.regions.region_extraction import ImageFiles, extract_regions, read_boxes_file
+from unimo_plugin.preprocess.regions.region_extraction import (
+    ImageFiles,
+    boxes_of_images,
+    extract_regions,
+    read_boxes_file,
+)
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "extract_regions.py")
 CONFIG = dict(backbone="resnet18", num_classes=21, min_size=128, max_size=192, proposals=40, min_boxes=5, max_boxes=12)
@@ -57,6 +62,13 @@ def run_main(*args):
         extract_main([str(a) for a in args])
     except SystemExit as e:
         return e.code
+
+
+def failure(capsys, *args):
+    """The one-line error of a CLI run that must fail with bad input (exit status 1)."""
+    capsys.readouterr()
+    assert run_main(*args) == 1
+    return capsys.readouterr().err
 
 
 def test_backbones_give_their_feature_dims():
@@ -206,6 +218,7 @@ def test_sharded_resumed_and_merged_equals_unsharded(image_dir, tmp_path):
     assert os.stat(shard0 / "features.npy").st_mtime_ns == stamp
     whole, merged = RegionStore(tmp_path / "whole"), RegionStore(tmp_path / "parts")
     assert merged.ids == whole.ids
+    assert merged.manifest["run"]["stats"]["images"] == 5 and merged.manifest["run"]["options"]["random_init"]
     for row in range(len(whole)):
         for field in ("boxes", "features", "cls_probs"):
             assert np.array_equal(getattr(merged[row], field), getattr(whole[row], field)), (row, field)
@@ -222,7 +235,8 @@ def test_cli_reports_bad_images_and_missing_weights(image_dir, tmp_path, capsys)
     assert "broken.png: cannot read image" in capsys.readouterr().err and not (tmp_path / "out").exists()
     results = extract_regions(images, tmp_path / "out", CONFIG, random_init=True, workers=0, skip_bad=True,
                               progress=False)
-    assert (results[0].images, results[0].bad) == (2, 1) and "broken.png" in results[0].bad_examples[0]
+    assert (results[0].stats["images"], results[0].stats["bad"]) == (2, 1)
+    assert "broken.png" in results[0].stats["bad_examples"][0]
     assert RegionStore(tmp_path / "out").ids == ["img0", "img1"]
 
 
@@ -237,6 +251,53 @@ def test_given_boxes_through_the_library(image_dir, tmp_path):
     assert np.array_equal(store[1].boxes, np.array(boxes["img0.jpg"], np.float32))
     assert store[0].features.shape == (1, 512) and store[1].cls_probs.shape == (2, 21)
     (tmp_path / "few.json").write_text(json.dumps({"img1": [[0, 0, 5, 5]]}))
-    with pytest.raises(InputError, match=r"few\.json: no boxes for 1 image\(s\): .*img0\.jpg"):
+    with pytest.raises(InputError, match=r"few\.json: no boxes for 1 of 2 image\(s\): .*img0\.jpg"):
         extract_regions(image_dir, tmp_path / "gt2", CONFIG, random_init=True, image_list=tmp_path / "list.txt",
                         boxes_file=tmp_path / "few.json", workers=0, progress=False)
+
+
+def test_boxes_keyed_by_the_caption_files_ids(image_dir, tmp_path, capsys):
+    """COCO images named COCO_val2014_<12-digit id>.jpg, boxes keyed by the COCO id (Karpathy's cocoid) in
+    {"boxes": [...], ...} records: the script pools them; a file naming no image says how to name them."""
+    images = tmp_path / "val2014"
+    images.mkdir()
+    for i, coco_id in enumerate((42, 73)):
+        (images / f"COCO_val2014_{coco_id:012d}.jpg").write_bytes((image_dir / f"img{2 * i}.jpg").read_bytes())
+    boxes = {"42": {"boxes": [[0, 0, 100, 90], [10, 20, 50, 60]], "classes": ["cat", "mat"]},
+             "000000000073": {"boxes": [[5, 5, 40, 40]]}, "999": {"boxes": [[0, 0, 1, 1]]}}  # 999: no such image
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    out = tmp_path / "store"
+    assert run_main(images, "-o", out, "--boxes", tmp_path / "boxes.json", "--random-init", "--workers", "0",
+                    "--dtype", "float32", *CLI_CONFIG) is None
+    store = RegionStore(out)
+    assert store.ids == ["COCO_val2014_000000000042", "COCO_val2014_000000000073"]
+    assert np.array_equal(store[0].boxes, np.array(boxes["42"]["boxes"], np.float32))
+    assert np.array_equal(store[1].boxes, np.array(boxes["000000000073"]["boxes"], np.float32))
+
+    (tmp_path / "other.json").write_text(json.dumps({"cat.jpg": [[0, 0, 5, 5]]}))
+    message = failure(capsys, images, "-o", tmp_path / "other", "--boxes", tmp_path / "other.json", "--random-init",
+                      *CLI_CONFIG)
+    assert "other.json: no boxes for 2 of 2 image(s)" in message
+    assert "by its file name, its id (the file stem, e.g. 'COCO_val2014_000000000042') or the number in its file " \
+           "name; it names 'cat'" in message
+    (tmp_path / "records.json").write_text(json.dumps({"42": {"bbox": [0, 0, 5, 5]}}))
+    message = failure(capsys, images, "-o", tmp_path / "other", "--boxes", tmp_path / "records.json", "--random-init",
+                      *CLI_CONFIG)
+    assert "records.json: image '42': a record without \"boxes\" (it has 'bbox')" in message
+    assert 'to [[x1, y1, x2, y2], ...] or to {"boxes": [[x1, y1, x2, y2], ...], ...}' in message
+    (tmp_path / "list.json").write_text(json.dumps([{"image_id": 42, "boxes": [[0, 0, 5, 5]]}]))
+    message = failure(capsys, images, "-o", tmp_path / "other", "--boxes", tmp_path / "list.json", "--random-init",
+                      *CLI_CONFIG)
+    assert "list.json: expected a JSON object mapping each image" in message and "found a JSON list" in message
+    assert not (tmp_path / "other").exists()
+
+
+def test_a_number_in_two_file_names_is_ambiguous(tmp_path):
+    images = [("COCO_train2014_000000000009", "a/COCO_train2014_000000000009.jpg"),
+              ("COCO_val2014_000000000009", "b/COCO_val2014_000000000009.jpg")]
+    boxes = {"9": np.zeros((1, 4), np.float32)}
+    with pytest.raises(InputError, match="image '9': the number 9 is in the file names of COCO_train2014_000000000009, "
+                                         "COCO_val2014_000000000009: name the image by its file name instead"):
+        boxes_of_images(boxes, images, "b.json")
+    exact = dict(boxes, COCO_val2014_000000000009=np.ones((1, 4), np.float32))
+    assert boxes_of_images(exact, images[1:], "b.json")["COCO_val2014_000000000009"][0, 0] == 1

@@ -222,6 +222,9 @@ def test_unimo_tsv_cli_sharded_resumed_run_equals_unsharded(tmp_path):
     shards = [RegionStore(f"{out}.shard{k}-of-3") for k in range(3)]
     assert [len(s) for s in shards] == [14, 14, 12]  # shards cross the file boundary at line 17
     assert sum((s.ids for s in shards), []) == merged.ids
+    # The shared sharded run's records: each shard's items and the merge's summed counts.
+    assert [s.manifest["run"]["items"] for s in shards] == [[0, 14], [14, 28], [28, 40]]
+    assert merged.manifest["run"]["stats"]["images"] == 40 and merged.manifest["run"]["merged_from"]
 
     # Everything complete: a rerun does nothing.
     results = import_regions([a, b], out, feature_dim=DIM, num_shards=3, merge=True, progress=False)

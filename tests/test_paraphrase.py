@@ -17,7 +17,8 @@ import pytest
 from conftest import REPO_ROOT, fairseq_bin, run_cli
 
 from unimo_plugin.common.artifacts import InputError, read_manifest
-from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw, text_key
+from unimo_plugin.formats.caption_sets import read_caption_records
+from unimo_plugin.formats.cmcl_candidates import read_cmcl_raw, text_key
 from unimo_plugin.preprocess.cmcl.back_translation import (
     BackTranslator,
     ParaphraseStats,
@@ -132,7 +133,7 @@ def test_back_translation_with_beam_search(models, pairs, tmp_path):
     output = tmp_path / "paraphrases.jsonl"
     proc = paraphrase(pairs, output, *translate_args(models), "--per-caption", "2", "--pivots", "2",
                       "--batch-size", "8")
-    captions = read_captions(pairs, "test")
+    captions = read_caption_records(pairs, "test")
     items = read_cmcl_raw(output, captions, "text")  # aligned with the captions, or it raises
     texts = [[item["text"] for item in caption_items] for caption_items in items]
     for caption, caption_items in zip(captions, items):
@@ -144,9 +145,10 @@ def test_back_translation_with_beam_search(models, pairs, tmp_path):
     assert sum(any(w in t.split() for w in ("little", "big", "beside")) for ts in texts for t in ts) >= 10
     manifest = read_manifest(output)
     assert manifest["content"] == "paraphrases/back_translation"
-    assert manifest["stats"]["captions"] == NUM_CAPTIONS and manifest["stats"]["kept"] == sum(map(len, texts))
+    stats = manifest["run"]["stats"]
+    assert stats["captions"] == NUM_CAPTIONS and stats["kept"] == sum(map(len, texts))
     assert manifest["source"]["paraphrases"]["pivots"] == 2
-    assert f"{NUM_CAPTIONS} captions, {manifest['stats']['with_paraphrases']} with >= 1 paraphrase" in proc.stdout
+    assert f"{NUM_CAPTIONS} captions, {stats['with_paraphrases']} with >= 1 paraphrase" in proc.stdout
     print("\n".join(f"{c['text']} -> {t}" for c, t in zip(captions[:8], texts)))
 
 
@@ -162,18 +164,22 @@ def test_sampling_seed_shards_and_resume(models, pairs, tmp_path):
     assert proc.stdout.count("already complete, skipped") == 1 and "merged 3 shards" in proc.stdout
     a = (tmp_path / "a.jsonl").read_text()
     assert (tmp_path / "b.jsonl").read_text() == a
-    assert read_manifest(tmp_path / "b.jsonl")["stats"] == read_manifest(tmp_path / "a.jsonl")["stats"]
-    captions = read_captions(pairs, "test")
+    assert read_manifest(tmp_path / "b.jsonl")["run"]["stats"] == read_manifest(tmp_path / "a.jsonl")["run"]["stats"]
+    captions = read_caption_records(pairs, "test")
     items = read_cmcl_raw(tmp_path / "a.jsonl", captions, "text")
     assert all(text_key(item["text"]) != text_key(caption["text"])
                for caption, caption_items in zip(captions, items) for item in caption_items)
 
-    # A complete run is skipped without loading the models.
+    # A complete run is skipped without loading the models; the same run with other options is refused.
     forward, backward = models
-    translator = BackTranslator(forward, backward, checkpoint_file="checkpoint_last.pt")
-    results = paraphrase_split(pairs, "test", tmp_path / "b.jsonl", translator=translator, num_shards=3,
-                               merge=True, progress=False)
+    translator = BackTranslator(forward, backward, per_pivot=3, sampling=True, sampling_topk=5, batch_size=5, seed=3,
+                                checkpoint_file="checkpoint_last.pt")
+    results = paraphrase_split(pairs, "test", tmp_path / "b.jsonl", translator=translator, per_caption=3,
+                               num_shards=3, merge=True, progress=False)
     assert [r.skipped for r in results] == [True] * 4 and translator._hubs is None
+    with pytest.raises(ValueError, match="b.jsonl.shard0-of-3 is complete but was made with other option paraphrases"):
+        paraphrase_split(pairs, "test", tmp_path / "b.jsonl", translator=BackTranslator(
+            forward, backward, checkpoint_file="checkpoint_last.pt"), per_caption=3, num_shards=3, progress=False)
 
     # The samples follow the seed.
     texts = [c["text"] for c in captions[:5]]
@@ -187,7 +193,7 @@ def test_sampling_seed_shards_and_resume(models, pairs, tmp_path):
 
 @pytest.mark.slow
 def test_import(pairs, tmp_path):
-    captions = read_captions(pairs, "test")
+    captions = read_caption_records(pairs, "test")
     first, second = captions[0], captions[1]
     tsv = tmp_path / "paraphrases.tsv"
     tsv.write_text(f"{first['caption_id']}\tan imported paraphrase\n"
@@ -211,21 +217,22 @@ def test_import_errors_name_file_and_line(pairs, tmp_path, content, line, messag
     tsv = tmp_path / "bad.tsv"
     tsv.write_text(content)
     with pytest.raises(InputError, match=re.escape(f"{tsv}:{line}: {message}")):
-        read_paraphrase_tsv(tsv, read_captions(pairs, "test"))
+        read_paraphrase_tsv(tsv, read_caption_records(pairs, "test"))
     with pytest.raises(InputError, match=re.escape(f"{tsv}:{line}:")):
         paraphrase_split(pairs, "test", tmp_path / "out.jsonl", import_file=tsv)
     assert not os.path.exists(tmp_path / "out.jsonl")
 
 
 def test_merge_refuses_shards_made_differently(pairs, tmp_path):
-    captions = read_captions(pairs, "test")
+    captions = read_caption_records(pairs, "test")
     tsvs = [tmp_path / "one.tsv", tmp_path / "two.tsv"]
     for i, tsv in enumerate(tsvs):
         tsv.write_text("".join(f"{c['caption_id']}\tparaphrase {i} of {c['text']}\n" for c in captions))
     out = tmp_path / "out.jsonl"
     paraphrase_split(pairs, "test", out, import_file=tsvs[0], num_shards=2, shard_id=0, progress=False)
     paraphrase_split(pairs, "test", out, import_file=tsvs[1], num_shards=2, shard_id=1, progress=False)
-    with pytest.raises(ValueError, match="its shards differ in source"):
+    with pytest.raises(ValueError, match=f"{out}.shard0-of-2 is complete but was made with other option paraphrases: "
+                                         f".*one.tsv.*; inputs import: "):
         paraphrase_split(pairs, "test", out, import_file=tsvs[1], num_shards=2, merge=True, progress=False)
     paraphrase_split(pairs, "test", out, import_file=tsvs[1], num_shards=2, shard_id=0, overwrite=True,
                      progress=False)

@@ -1,14 +1,26 @@
-"""The region store: writer/reader round trip, random access, atomicity, merging, identity and box inputs."""
+"""The region store: writer/reader round trip, random access, atomicity, merging, subsets, identity and box
+inputs."""
 import hashlib
 import json
 import os
 import pickle
+import sys
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT, run_cli
 
-from unimo_plugin.common.artifacts import manifest_path
-from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter, merge_region_stores, normalized_boxes
+from unimo_plugin.cli.subset_regions import main
+from unimo_plugin.common.artifacts import InputError, manifest_path
+from unimo_plugin.formats.region_store import (
+    RegionStore,
+    RegionStoreWriter,
+    merge_region_stores,
+    normalized_boxes,
+    subset_region_store,
+)
+
+SUBSET_SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "subset_regions.py")  # the documented command
 
 DIM, CLASSES = 16, 5
 
@@ -210,3 +222,49 @@ def test_normalized_boxes():
     np.testing.assert_allclose(out[1], [0, 0, 0.25, 1, 50 * 100 / 20000], rtol=1e-6)
     np.testing.assert_allclose(out[2], [0, 0, 1, 1, 1], rtol=1e-6)
     assert normalized_boxes(np.zeros((0, 4)), 10, 10).shape == (0, 5)
+
+
+def test_subset_copies_the_chosen_images_in_their_order(tmp_path):
+    images = make_images(12, with_cls=True)
+    store = write_store(tmp_path / "store", images, "float16", source=["a.tsv"], options={"format": "npz"})
+    order = [7, 8, 9, 2, 3, 0, 11]  # runs of consecutive rows, copied as blocks, and single rows
+    subset = subset_region_store(store.path, [images[i]["image_id"] for i in order], tmp_path / "subset")
+    assert subset.ids == [images[i]["image_id"] for i in order] and len(subset) == 7
+    for row, i in enumerate(order):
+        assert_same(subset[row], images[i], "float16")
+    assert subset.manifest["source"] == ["a.tsv"] and subset.manifest["options"]["format"] == "npz"
+    assert subset.manifest["options"]["subset_of_digest"] == store.ids_digest
+    with pytest.raises(InputError, match=f"ids.txt: 2 of 3 image ids are not in region store {store.path} "
+                                         f"\\(first: 'nope', 'img99'\\)"):
+        subset_region_store(store.path, ["img1", "nope", "img99"], tmp_path / "bad", str(tmp_path / "ids.txt"))
+    assert not os.path.exists(tmp_path / "bad")
+
+
+@pytest.mark.slow
+def test_subset_regions_cli_by_id_list_or_caption_split(tmp_path, capsys):
+    images = make_images(6, with_cls=False)
+    store = write_store(tmp_path / "store", images)
+    (tmp_path / "ids.txt").write_text("img4\nimg1\n\nimg5\n")
+    proc = run_cli([sys.executable, SUBSET_SCRIPT, store.path, "-o", str(tmp_path / "images"), "--ids",
+                    str(tmp_path / "ids.txt")])
+    assert f"{tmp_path / 'images'}: 3 images" in proc.stdout
+    assert RegionStore(tmp_path / "images").ids == ["img4", "img1", "img5"]
+
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    with open(pairs / "train.captions.jsonl", "w") as f:
+        for n, image in enumerate(["img3", "img0", "img3", "img2"]):
+            f.write(json.dumps({"caption_id": str(n), "image_id": image, "text": "a caption"}) + "\n")
+    main([store.path, "-o", str(tmp_path / "train"), "--captions", str(pairs / "train.captions.jsonl")])
+    train = RegionStore(tmp_path / "train")
+    assert train.ids == ["img3", "img0", "img2"]
+    for row, i in enumerate((3, 0, 2)):
+        assert_same(train[row], images[i], "float32")
+
+    (tmp_path / "twice.txt").write_text("img1\nimg2\nimg1\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([store.path, "-o", str(tmp_path / "twice"), "--ids", str(tmp_path / "twice.txt")])
+    assert exit_info.value.code == 1
+    assert f"unimo-subset-regions: error: {tmp_path / 'twice.txt'}:3: image id 'img1' repeats line 1" \
+        in capsys.readouterr().err

@@ -19,10 +19,11 @@ from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.data.finetune.retrieval_pairs import RetrievalPairsDataset
 from unimo_plugin.evaluation import cross_retrieval
 from unimo_plugin.evaluation.cross_retrieval import exhaustive_scores, two_stage_scores
-from unimo_plugin.evaluation.retrieval import chance_recall_at_k, embed_split, recall_at_k
+from unimo_plugin.evaluation.retrieval import chance_recall_at_k, recall_at_k
+from unimo_plugin.models.bi_encoder import embed_split
 from unimo_plugin.formats.region_store import RegionStore
 from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
-from unimo_plugin.preprocess.finetune.negative_mining import MinedNegatives
+from unimo_plugin.formats.mined_negatives import MinedNegatives
 from unimo_plugin.preprocess.text.bpe_training import train_bpe
 from unimo_plugin.tasks.unimo_retrieval import UnimoRetrievalConfig, UnimoRetrievalTask
 from unimo_plugin.testing import synthetic_corpora
@@ -182,6 +183,8 @@ def test_mined_negatives_sharded_equal_one_run_and_train(trained):
     for name in ("images.npy", "image_rows.npy", "captions.npy"):
         np.testing.assert_array_equal(np.load(os.path.join(out, name)), np.load(os.path.join(sharded, name)))
     assert read_manifest(out)["negative_images_per_caption"] == 4
+    assert read_manifest(f"{sharded}.embeddings.shard1-of-3")["run"]["shard"] == [1, 3]  # the shared sharded run
+    assert read_manifest(sharded)["run"]["merge_options"] == {"num_negatives": 4}
     with pytest.raises(InputError, match="mined for 192 captions of 64 images, but the split has 191 captions"):
         MinedNegatives(out, np.load(os.path.join(pairs, "train.image_rows.npy"))[:-1], RegionStore(trained["store"]))
 
@@ -217,10 +220,12 @@ def test_bad_records_are_reported(tmp_path):
     unknown["images"][1]["imgid"] = 99
     missing = json.loads(json.dumps(records))
     del missing["images"][4]["sentences"][0]["raw"]
+    dictionary = tmp_path / "dict.txt"  # never read: the records are refused first
+    dictionary.write_text("")
     for content, message in ((unknown, r"1 captions of 1 images have no regions in .* \(first: 99\)"),
                              (missing, r"images\[4\] \(image 4\) sentences\[0\]: empty or missing 'raw' caption")):
         path = tmp_path / "bad.json"
         path.write_text(json.dumps(content))
         with pytest.raises(InputError, match=rf"bad\.json: {message}"):
-            binarize_captions([str(path)], str(tmp_path / "out"), store, None, None)
+            binarize_captions([str(path)], str(tmp_path / "out"), store, str(dictionary), None)
         assert not os.path.exists(tmp_path / "out")

@@ -11,7 +11,8 @@ from conftest import REPO_ROOT, run_cli
 
 from unimo_plugin.cli.retrieve_images import main as cli_main
 from unimo_plugin.common.artifacts import InputError, read_manifest, write_manifest
-from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw
+from unimo_plugin.formats.caption_sets import read_caption_records
+from unimo_plugin.formats.cmcl_candidates import read_cmcl_raw
 from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter
 from unimo_plugin.preprocess.cmcl.image_retrieval import (
     read_labels,
@@ -155,7 +156,7 @@ def test_cli_end_to_end(tmp_path, store, capsys):
     pairs = write_pairs(tmp_path / "pairs", store.path)
     proc = run_cli([sys.executable, SCRIPT, "--pairs", pairs, "--per-caption", "2", "--no-progress"])
     output = os.path.join(pairs, "train.cmcl_raw.images.labels.jsonl")
-    items = read_cmcl_raw(output, read_captions(pairs, "train"), "image_id")
+    items = read_cmcl_raw(output, read_caption_records(pairs, "train"), "image_id")
     assert items[0] == items[1] == [{"image_id": "b", "score": 1.0}, {"image_id": "c", "score": 0.666667}]
     assert items[10] == items[11] == []  # f
     assert "images_without_labels: 2" in proc.stdout and read_manifest(output)["content"] == "images/labels"

@@ -12,7 +12,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from unimo_plugin.cli.retrieve_negatives import main as cli_main
 from unimo_plugin.common.artifacts import read_manifest
-from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw
+from unimo_plugin.formats.caption_sets import read_caption_records
+from unimo_plugin.formats.cmcl_candidates import read_cmcl_raw
 from unimo_plugin.preprocess.cmcl.tfidf_negatives import text_key, tfidf_negatives
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "retrieve_negatives.py")
@@ -144,7 +145,7 @@ def test_cli_end_to_end(tmp_path):
     pairs = write_pairs(tmp_path / "pairs", captions)
     proc = run_cli([sys.executable, SCRIPT, "--pairs", pairs, "--per-caption", "3", "--no-progress"])
     output = os.path.join(pairs, "train.cmcl_raw.negatives.tfidf.jsonl")
-    items = read_cmcl_raw(output, read_captions(pairs, "train"), "text")
+    items = read_cmcl_raw(output, read_caption_records(pairs, "train"), "text")
     texts, image_ids = columns(captions)
     expected, _ = tfidf_negatives(texts, image_ids, 3)
     assert [[item["swapped"]["caption_id"] for item in row] for row in items] == \
@@ -154,7 +155,7 @@ def test_cli_end_to_end(tmp_path):
     assert item["text"] == next(c["text"] for c in captions if c["caption_id"] == item["swapped"]["caption_id"])
     manifest = read_manifest(output)
     assert manifest["content"] == "negatives/tfidf" and manifest["captions"] == len(captions)
-    assert manifest["options"]["per_caption"] == 3 and manifest["statistics"]["captions"] == len(captions)
+    assert manifest["run"]["options"]["per_caption"] == 3 and manifest["run"]["stats"]["captions"] == len(captions)
     assert "captions_with_fewer_than_3: 1" in proc.stdout  # the lonely caption
 
 
@@ -172,20 +173,22 @@ def test_shards_merge_resume_and_seed(tmp_path, capsys):
         cli_main(common + ["--output", sharded, "--num-shards", "3", "--shard-id", str(shard)])
     with pytest.raises(SystemExit) as exit_info:
         cli_main(common + ["--output", sharded, "--num-shards", "3", "--merge"])
-    assert exit_info.value.code == 1 and "1 of 3 shards are not complete" in capsys.readouterr().err
+    assert exit_info.value.code == 1
+    assert f"1 of 3 shard(s) not complete: {sharded}.shard1-of-3" in capsys.readouterr().err
     for shard in (0, 1):  # shard 0 again: resumed, not redone
         cli_main(common + ["--output", sharded, "--num-shards", "3", "--shard-id", str(shard)])
     assert "already complete, skipped" in capsys.readouterr().out
     cli_main(common + ["--output", sharded, "--num-shards", "3", "--merge"])
     assert open(sharded).read() == open(whole).read()
-    assert read_manifest(sharded)["statistics"]["items"] == read_manifest(whole)["statistics"]["items"]
+    assert read_manifest(sharded)["run"]["stats"]["items"] == read_manifest(whole)["run"]["stats"]["items"]
 
     mixed = common + ["--output", str(tmp_path / "mixed.jsonl"), "--num-shards", "2"]
     cli_main(mixed + ["--shard-id", "0"])
     cli_main(mixed + ["--shard-id", "1", "--seed", "1"])
     with pytest.raises(SystemExit):  # shards made with other options are not merged
         cli_main(mixed + ["--merge"])
-    assert "shards differ in options" in capsys.readouterr().err
+    assert f"shard {tmp_path / 'mixed.jsonl'}.shard1-of-2 was made with other option seed: 1, this run 0" in \
+        capsys.readouterr().err
 
 
 def test_bad_input_is_named(tmp_path, capsys):

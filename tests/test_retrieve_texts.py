@@ -11,7 +11,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from unimo_plugin.cli.retrieve_texts import main as cli_main
 from unimo_plugin.common.artifacts import InputError, read_manifest
-from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw, text_key
+from unimo_plugin.formats.caption_sets import read_caption_records
+from unimo_plugin.formats.cmcl_candidates import read_cmcl_raw, text_key
 from unimo_plugin.preprocess.cmcl.text_retrieval import SentenceTransformerEncoder, read_corpus, similar_texts
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "retrieve_texts.py")
@@ -139,7 +140,7 @@ def test_cli_end_to_end(tmp_path, corpus_file, capsys):
     proc = run_cli([sys.executable, SCRIPT, "--pairs", pairs, "--corpus", corpus_file, "--per-caption", "2",
                     "--no-progress"])
     output = os.path.join(pairs, "train.cmcl_raw.texts.tfidf.jsonl")
-    items = read_cmcl_raw(output, read_captions(pairs, "train"), "text")
+    items = read_cmcl_raw(output, read_caption_records(pairs, "train"), "text")
     corpus, _ = read_corpus(corpus_file)
     indices, scores = similar_texts(*columns(), corpus, 2)
     assert items == [[{"text": corpus[j], "score": round(float(s), 6)} for j, s in zip(row, row_scores) if j >= 0]
@@ -185,7 +186,7 @@ def test_sentence_transformers_model(tmp_path, corpus_file):
     cli_main(["--pairs", pairs, "--corpus", corpus_file, "--no-progress", "--encoder", "sentence-transformers",
               "--model", model_dir, "--device", "cpu"])
     items = read_cmcl_raw(os.path.join(pairs, "train.cmcl_raw.texts.sentence-transformers.jsonl"),
-                          read_captions(pairs, "train"), "text")
+                          read_caption_records(pairs, "train"), "text")
     assert all(len(row) == 3 for row in items)
 
 

@@ -10,8 +10,10 @@ from conftest import REPO_ROOT, run_cli
 
 from unimo_plugin.cli.rewrite_captions import main
 from unimo_plugin.common.artifacts import read_manifest
-from unimo_plugin.formats.cmcl_candidates import read_captions, read_cmcl_raw, text_key
-from unimo_plugin.preprocess.cmcl.scene_graph_rewriting import SceneGraphParser, rewrite_split
+from unimo_plugin.formats.caption_sets import read_caption_records
+from unimo_plugin.formats.cmcl_candidates import read_cmcl_raw, text_key
+from unimo_plugin.preprocess.cmcl.scene_graph.parse import SceneGraphParser
+from unimo_plugin.preprocess.cmcl.scene_graph.run import rewrite_split
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "rewrite_captions.py")
 CAPTIONS = {
@@ -58,7 +60,7 @@ def read(path):
 @pytest.mark.slow
 def test_cli_writes_negatives_levels_and_statistics(pairs, cli_output):
     proc, output = cli_output
-    captions = read_captions(pairs, "tiny")
+    captions = read_caption_records(pairs, "tiny")
     items = read_cmcl_raw(output, captions, "text")
     assert [len(i) for i in items] == [PER_CAPTION] * 10 + [0, 0]
     for caption_items in items:
@@ -67,7 +69,7 @@ def test_cli_writes_negatives_levels_and_statistics(pairs, cli_output):
             assert swap["kind"] in ("object", "attribute", "relation") and swap["from"] != swap["to"]
             multi_word = len(swap["from"].split()) > 1 or len(swap["to"].split()) > 1
             assert item["level"] == ("phrase" if multi_word else "word")
-    stats = read_manifest(output)["stats"]
+    stats = read_manifest(output)["run"]["stats"]
     assert (stats["captions"], stats["rewritten"], stats["negatives"]) == (12, 10, 40)
     assert (stats["empty"], stats["unparsable"], stats["nothing_swappable"]) == (1, 1, 0)
     assert sum(stats["levels"].values()) == sum(stats["kinds"].values()) == 40
@@ -85,7 +87,7 @@ def test_each_rewrite_changes_one_scene_graph_element(pairs, cli_output):
     """Parsed again, a rewrite has the same elements as its caption but the swapped one, in the same
     form (plural stays plural); it repeats no true caption of its image; a/an agree with the next word."""
     _, output = cli_output
-    captions = read_captions(pairs, "tiny")
+    captions = read_caption_records(pairs, "tiny")
     items = read_cmcl_raw(output, captions, "text")
     parser = SceneGraphParser()
     true_texts = {}
@@ -128,7 +130,7 @@ def test_sharded_then_merged_equals_unsharded_and_resumes(pairs, tmp_path):
     sharded = str(tmp_path / "sharded.jsonl")
     # shard 1 alone (as on another machine: it builds and saves the vocabulary), then the rest and the merge
     rewrite_split(pairs, "tiny", output=sharded, per_caption=PER_CAPTION, seed=7, num_shards=3, shard_id=1)
-    with pytest.raises(ValueError, match="2 shard\\(s\\) not complete"):
+    with pytest.raises(ValueError, match="2 of 3 shard\\(s\\) not complete"):
         rewrite_split(pairs, "tiny", output=sharded, per_caption=PER_CAPTION, seed=7, num_shards=3, shard_id=1,
                       merge=True)
     report = rewrite_split(pairs, "tiny", output=sharded, per_caption=PER_CAPTION, seed=7, num_shards=3,
@@ -138,10 +140,11 @@ def test_sharded_then_merged_equals_unsharded_and_resumes(pairs, tmp_path):
         (sharded, False)]
     assert report.parsed == 8  # shards 0 and 2 only: the vocabulary was saved by shard 1's run
     assert read(sharded) == read(whole)
-    assert read_manifest(sharded)["stats"] == read_manifest(whole)["stats"]
+    assert read_manifest(sharded)["run"]["stats"] == read_manifest(whole)["run"]["stats"]  # the shared run's record
+    assert read_manifest(f"{sharded}.shard2-of-3")["run"]["items"] == [8, 12]
     again = rewrite_split(pairs, "tiny", output=sharded, per_caption=PER_CAPTION, seed=7, num_shards=3, merge=True)
     assert all(r.skipped for r in again.runs) and again.parsed == 0
-    with pytest.raises(ValueError, match="made with other options.*--overwrite"):
+    with pytest.raises(ValueError, match="made with other option seed: 7, this run 8.*--overwrite"):
         rewrite_split(pairs, "tiny", output=whole, per_caption=PER_CAPTION, seed=8)
 
 
@@ -149,14 +152,14 @@ def test_vocabulary_from_another_split(pairs, tmp_path):
     other = write_split(tmp_path, "other", {"a": ["a purple cat sleeps on a soft mat."]})
     report = rewrite_split(other, "other", per_caption=5, vocab_from=os.path.join(pairs, "tiny.captions.jsonl"))
     output = report.runs[0].output
-    [items] = read_cmcl_raw(output, read_captions(other, "other"), "text")
+    [items] = read_cmcl_raw(output, read_caption_records(other, "other"), "text")
     assert len(items) == 5 and not {i["swapped"]["to"] for i in items} & {"purple", "cat", "soft", "mat"}
     with open(f"{output}.vocab.json") as f:
         assert json.load(f)["source"]["captions"] == os.path.join(pairs, "tiny.captions.jsonl")
     # a split whose own vocabulary has no other element of any kind and class: counted, not fatal
     write_split(tmp_path, "single", {"a": ["a purple cat."]})
     alone = rewrite_split(str(tmp_path), "single")
-    assert alone.runs[0].stats.nothing_swappable == 1 and alone.runs[0].stats.negatives == 0
+    assert alone.runs[0].stats["nothing_swappable"] == 1 and alone.runs[0].stats["negatives"] == 0
 
 
 def run_main(argv, capsys):

@@ -15,12 +15,14 @@ import pytest
 from conftest import REPO_ROOT, build_unimo, fairseq_bin
 
 from unimo_plugin.common.artifacts import manifest_path, read_manifest
-from unimo_plugin.formats.cmcl_candidates import read_captions, write_cmcl_raw
+from unimo_plugin.formats.caption_sets import read_caption_records
+from unimo_plugin.formats.cmcl_candidates import write_cmcl_raw
 from unimo_plugin.formats.labeled_sets import LabeledExample, write_labeled_splits
 from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter
 from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
 from unimo_plugin.preprocess.cmcl.sidecar_builder import build_cmcl_sidecars
-from unimo_plugin.preprocess.finetune.negative_mining import MinedNegatives, mine_split
+from unimo_plugin.formats.mined_negatives import MinedNegatives
+from unimo_plugin.preprocess.finetune.negative_mining import mine_split
 from unimo_plugin.preprocess.text.bpe_training import train_bpe
 from unimo_plugin.tasks.unimo_caption import UnimoCaptionConfig, UnimoCaptionTask
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
@@ -148,7 +150,7 @@ def test_old_caption_dataset_warns_and_loads_or_is_refused_by_its_image_count(ro
 
 def test_cmcl_image_sidecar_refuses_a_store_rebuilt_in_another_order(root, caplog):
     pairs, store = root / "data" / "pairs", str(root / "raw" / "regions")
-    captions = read_captions(pairs, "train")
+    captions = read_caption_records(pairs, "train")
     retrieved = root / "train.cmcl_raw.images.jsonl"  # each caption's image retrieves the next image
     write_cmcl_raw(retrieved, captions, [[{"image_id": str((int(c["image_id"]) + 1) % NUM_IMAGES)}]
                                          for c in captions], "images")

@@ -6,20 +6,19 @@ Examples::
 
     unimo-extract-regions images/ -o data/coco_regions --weights detector.pt
     unimo-extract-regions images/ -o data/sample_regions --boxes gt_boxes.json --weights detector.pt
+    unimo-extract-regions val2014/ -o data/coco_gt --boxes coco_boxes.json --weights detector.pt
     unimo-extract-regions images/ -o data/cc_regions --weights detector.pt \\
         --device cuda --batch-size 8 --workers 4 --num-shards 8 --shard-id 3
     unimo-extract-regions images/ -o data/cc_regions --weights detector.pt --num-shards 8 --merge
 """
-import inspect
 
 from ..formats.region_store import FEATURE_DTYPES
-from ..models.region_detector import BACKBONES, RegionDetector
-from ..preprocess.regions.region_extraction import extract_regions
+from ..models.region_detector import BACKBONES
+from ..preprocess.regions.region_extraction import DETECTOR_DEFAULTS, extract_regions
 from ..preprocess.regions.region_shards import print_shard_results
 from .runner import bad_input_exits, command_parser, run
 from .shared_args import add_run_args
 
-DETECTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(RegionDetector).parameters.items()}
 
 
 def get_parser():
@@ -32,9 +31,10 @@ def get_parser():
     parser.add_argument("--image-list", metavar="FILE",
                         help="extract only these images, in this order: one path per line, relative to IMAGE_DIR")
     parser.add_argument("--boxes", metavar="FILE",
-                        help="pool these boxes instead of detecting: JSON {image: [[x1, y1, x2, y2], ...]} or "
-                             "TSV lines image<TAB>x1<TAB>y1<TAB>x2<TAB>y2, in original pixels; image = file "
-                             "name or id")
+                        help="pool these boxes instead of detecting, in original pixels: JSON {image: [[x1, y1, "
+                             "x2, y2], ...]} or {image: {\"boxes\": [[x1, y1, x2, y2], ...], ...}}, or TSV lines "
+                             "image<TAB>x1<TAB>y1<TAB>x2<TAB>y2; image = file name, id (file stem) or the number "
+                             "in the file name (a COCO id: 391895 for COCO_val2014_000000391895.jpg)")
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--weights", metavar="PATH",
                          help="detector weights: a torch.save'd state_dict of RegionDetector with the same "

@@ -19,14 +19,14 @@ import argparse
 import logging
 import os
 
-import numpy as np
 import torch
 from fairseq import checkpoint_utils, utils
 from fairseq.data import data_utils
 
 from ..evaluation.retrieval import PLUGIN_DIR
-from ..formats.region_store import open_region_store_of
-from ..preprocess.finetune.negative_mining import default_output, mine_split
+from ..formats.mined_negatives import mined_negatives_path
+from ..formats.region_store import open_region_store_of, read_rows
+from ..preprocess.finetune.negative_mining import mine_split
 from .runner import bad_input_exits, command_parser, run
 from .shared_args import add_run_args
 
@@ -57,7 +57,7 @@ def main(argv=None):
     if args.num_negatives < 1:
         parser.error(f"--num-negatives must be positive, got {args.num_negatives}")
     pair_dir = args.pair_data or os.path.join(args.data, "pairs")
-    output = args.output or default_output(pair_dir, args.split)
+    output = args.output or mined_negatives_path(pair_dir, args.split)
     with bad_input_exits(parser):
         utils.import_user_module(argparse.Namespace(user_dir=PLUGIN_DIR))
         logging.getLogger("fairseq").setLevel(logging.WARNING)  # loading a model logs its whole config
@@ -68,7 +68,7 @@ def main(argv=None):
         captions = data_utils.load_indexed_dataset(prefix, task.source_dictionary, combine=False)
         if captions is None:
             raise FileNotFoundError(f"{prefix}.bin: no caption split {args.split!r} in {pair_dir}")
-        image_rows = np.load(prefix + ".image_rows.npy")
+        image_rows = read_rows(prefix, len(captions))
         manifests = mine_split(
             model, task.source_dictionary, captions, image_rows, open_region_store_of(pair_dir), output,
             args.num_negatives, args.num_shards, args.shard_id, args.merge, args.overwrite, args.max_regions,

@@ -17,7 +17,7 @@ import logging
 
 import torch
 
-from ..preprocess.cmcl.back_translation import BackTranslator, paraphrase_split
+from ..preprocess.cmcl.back_translation import BackTranslator, paraphrase_split, summary
 from .runner import bad_input_exits, command_parser, run
 from .shared_args import add_sharding_args
 
@@ -103,7 +103,7 @@ def main(argv=None):
             per_caption=per_caption, num_shards=args.num_shards, shard_id=args.shard_id, merge=args.merge,
             overwrite=args.overwrite, progress=not args.no_progress)
     for result in results:
-        print(result.summary())
+        print(summary(result))
 
 
 def cli_main():

@@ -1,5 +1,5 @@
 """Options the CMCL retrieval commands (``unimo-retrieve-negatives``, ``-images``, ``-texts``) share."""
-from ..preprocess.cmcl.tfidf_negatives import MAX_PRODUCTS
+from ..preprocess.cmcl.search import MAX_PRODUCTS
 from .shared_args import add_sharding_args
 
 

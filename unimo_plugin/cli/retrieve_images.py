@@ -17,6 +17,7 @@ L2-normalised mean region features, searched with a faiss inner-product index.
   unimo-retrieve-images --pairs data-bin/coco --split train --per-caption 5 --workers 8
   unimo-retrieve-images --pairs data-bin/cc --by features --nlist 4096
 """
+from ..common.artifacts import manifest_path
 from ..formats.region_store import RegionStore, region_store_of
 from ..preprocess.cmcl.image_retrieval import SIMILARITIES, WEIGHTED_METRICS, retrieve_image_items
 from ..preprocess.cmcl.tfidf_negatives import run_retrieval
@@ -49,10 +50,13 @@ def main(argv=None):
     parser = get_parser()
     args = parser.parse_args(argv)
 
+    def store_path():
+        return args.region_store or region_store_of(args.pairs)
+
     def retrieve(captions, start, end):
         # Images are looked up by id and written as ids, so the store's row order does not matter here:
         # no identity check against the captions' store (unlike the readers of store rows).
-        store = RegionStore(args.region_store or region_store_of(args.pairs))
+        store = RegionStore(store_path())
         return retrieve_image_items(
             store, captions, start, end, args.per_caption, by=args.by, similarity=args.similarity,
             weighted_metric=args.weighted_metric, conf_thresh=args.conf_thresh, chunk_size=args.chunk_size,
@@ -60,7 +64,8 @@ def main(argv=None):
             workers=args.workers, progress=not args.no_progress)
 
     with bad_input_exits(parser, ImportError):  # ImportError: an optional package
-        run_retrieval(args, f"images/{args.by}", "image_id", retrieve)
+        run_retrieval(args, f"images/{args.by}", "image_id", retrieve,
+                      lambda: {"region_store": [store_path(), manifest_path(store_path())]})
 
 
 def cli_main():

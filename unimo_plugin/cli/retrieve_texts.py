@@ -68,7 +68,8 @@ def main(argv=None):
         return text_items(corpus, indices, scores), statistics
 
     with bad_input_exits(parser, ImportError):  # ImportError: an optional package
-        run_retrieval(args, f"texts/{args.encoder}", "text", retrieve)
+        run_retrieval(args, f"texts/{args.encoder}", "text", retrieve,
+                      lambda: {"corpus": [args.corpus], "model": [args.model] if args.model else []})
 
 
 def cli_main():

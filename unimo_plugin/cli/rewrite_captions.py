@@ -11,7 +11,8 @@ Examples::
     unimo-rewrite-captions --pairs data/cc --split train --num-shards 8 --shard-id 3
     unimo-rewrite-captions --pairs data/cc --split train --num-shards 8 --merge
 """
-from ..preprocess.cmcl.scene_graph_rewriting import DEFAULT_SPACY_MODEL, dump_lines, report_lines, rewrite_split
+from ..preprocess.cmcl.scene_graph.parse import DEFAULT_SPACY_MODEL
+from ..preprocess.cmcl.scene_graph.run import dump_lines, report_lines, rewrite_split
 from .runner import bad_input_exits, command_parser, run
 from .shared_args import add_run_args
 

@@ -24,7 +24,8 @@ def add_run_args(parser):
                         help="with --num-shards > 1: once every shard is complete, concatenate them into "
                              "the output (the shards are kept; delete them afterwards if space is short)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="rewrite outputs that are already complete (by default a rerun skips them)")
+                        help="rewrite outputs that are already complete (by default a rerun skips those made with "
+                             "the same options and inputs, and refuses those made otherwise, naming the shard)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_sharding_args(parser)
     parser.set_defaults(shard_id=None)  # no --shard-id: every shard in turn

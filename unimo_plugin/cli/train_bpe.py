@@ -8,13 +8,20 @@ the manifest OUTPUT_DIR.manifest.json. Use it for corpora without RoBERTa's GPT-
   unimo-train-bpe --input corpus.txt captions.txt --output-dir bpe/ --vocab-size 8000
 """
 from ..preprocess.text.bpe_training import train_bpe
+from ..preprocess.text.text_sources import INPUT_FORMATS
 from .runner import bad_input_exits, command_parser, run
 
 
 def get_parser():
     parser = command_parser("unimo-train-bpe", __doc__)
     parser.add_argument("--input", metavar="FILE", nargs="+", required=True,
-                        help="UTF-8 text files, one sentence per line (each line is stripped, as when encoding)")
+                        help="UTF-8 text files, one sentence per line (each line is stripped, as when encoding), or "
+                             "caption files (see --input-format)")
+    parser.add_argument("--input-format", choices=INPUT_FORMATS, nargs="+", default=["auto"],
+                        help="format of the inputs, one for all or one per --input: text (one sentence per line), "
+                             "karpathy (Karpathy split JSON such as dataset_coco.json) or tsv (image_id<TAB>caption "
+                             "lines): a caption file gives one text per caption, of every split; auto: karpathy if "
+                             "the file starts with '{', else text (default: auto)")
     parser.add_argument("--output-dir", metavar="DIR", required=True,
                         help="directory written atomically with encoder.json, vocab.bpe and dict.txt")
     parser.add_argument("--vocab-size", type=int, default=50000,
@@ -37,7 +44,7 @@ def main(argv=None):
     with bad_input_exits(parser):
         manifest = train_bpe(args.input, args.output_dir, vocab_size=args.vocab_size,
                              min_frequency=args.min_frequency, workers=args.workers,
-                             only_seen_tokens=args.only_seen_tokens)
+                             only_seen_tokens=args.only_seen_tokens, input_format=args.input_format)
     print(f"{args.output_dir}: {manifest['bpe_vocab_size']} BPE tokens, dictionary of "
           f"{manifest['dictionary_size']} symbols ({manifest['seen_tokens']} seen in the corpus)")
 

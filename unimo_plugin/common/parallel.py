@@ -6,18 +6,23 @@ pool thread, and only a bounded number of batches is in flight, so memory stays 
 import collections
 import itertools
 import multiprocessing
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 BATCH_SIZE = 512
 
 
-def batched(iterable, size=BATCH_SIZE):
+def batched(iterable: Iterable[T], size: int = BATCH_SIZE) -> Iterator[List[T]]:
     """Lists of up to ``size`` consecutive items."""
     iterator = iter(iterable)
     while batch := list(itertools.islice(iterator, size)):
         yield batch
 
 
-def ordered_map(func, items, workers=1, initializer=None, initargs=()):
+def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int = 1,
+                initializer: Optional[Callable[..., Any]] = None, initargs: Sequence[Any] = ()) -> Iterator[R]:
     """``map(func, items)`` on ``workers`` processes, results in input order.
 
     ``initializer(*initargs)`` sets up per-process state (it runs in the caller when ``workers`` is 1).

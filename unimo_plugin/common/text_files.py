@@ -3,12 +3,14 @@
 Lines are split on ``\\n`` only (a trailing ``\\r`` of a CRLF ending is dropped), which keeps line
 numbers stable and lets shards start at a line found by counting bytes.
 """
-from .artifacts import InputError
+from typing import Iterator, Optional, Tuple
+
+from .artifacts import InputError, PathLike
 
 _BLOCK = 1 << 20
 
 
-def count_lines(path):
+def count_lines(path: PathLike) -> int:
     """Number of lines, the last one counted even without a final newline."""
     count, last = 0, b"\n"
     with open(path, "rb") as f:
@@ -37,7 +39,7 @@ def _offset_of_line(f, index):
     return pos
 
 
-def iter_lines(path, start=0, end=None):
+def iter_lines(path: PathLike, start: int = 0, end: Optional[int] = None) -> Iterator[Tuple[int, str]]:
     """Yield ``(line_number, text)`` for 0-based lines ``[start, end)``, without the line ending."""
     with open(path, "rb") as f:
         f.seek(_offset_of_line(f, start))
@@ -56,7 +58,7 @@ def iter_lines(path, start=0, end=None):
             yield line_number, text
 
 
-def corpus_lines(path, start=0, end=None):
+def corpus_lines(path: PathLike, start: int = 0, end: Optional[int] = None) -> Iterator[str]:
     """The text of lines ``[start, end)`` split as fairseq's text-mode reader splits it (a lone ``\\r``
     also ends a line), so that our items match ``fairseq-preprocess``'s one for one."""
     for _, line in iter_lines(path, start, end):

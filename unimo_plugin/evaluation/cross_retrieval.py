@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from ..data.collate import collate_regions
 from ..data.region_inputs import load_regions
+from ..models.bi_encoder import embed_split
 from ..models.cross_encoder import cross_encoder_scores
-from .retrieval import PLUGIN_DIR, embed_split, recall_at_k
+from .retrieval import PLUGIN_DIR, recall_at_k
 
 logger = logging.getLogger(__name__)
 MODES = ("exhaustive", "two-stage")

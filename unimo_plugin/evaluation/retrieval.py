@@ -9,11 +9,9 @@ import numpy as np
 import torch
 from fairseq import checkpoint_utils, utils
 from fairseq.data import data_utils
-from tqdm import tqdm
 
-from ..data.collate import collate_regions
-from ..data.region_inputs import load_regions
-from ..formats.region_store import open_region_store_of
+from ..formats.region_store import open_region_store_of, read_rows
+from ..models.bi_encoder import embed_split
 
 logger = logging.getLogger(__name__)
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,28 +48,6 @@ def chance_recall_at_k(caption_images, ks):
     return out
 
 
-@torch.no_grad()
-def embed_split(model, dictionary, captions, image_rows, store, max_regions, batch_size=64, progress=True):
-    """Normalised pooled embeddings of the split's distinct images and of every caption."""
-    rows = np.unique(image_rows)
-    model.eval()
-    device = next(model.parameters()).device
-    images = []
-    for start in tqdm(range(0, len(rows), batch_size), desc="images", unit="batch", disable=not progress):
-        batch = collate_regions([load_regions(store, int(r), max_regions) for r in rows[start:start + batch_size]])
-        states = model.extract_features(regions=batch["features"].to(device), boxes=batch["boxes"].to(device),
-                                        region_padding_mask=batch["padding_mask"].to(device))[1]
-        images.append(torch.nn.functional.normalize(model.pooled_image(states), dim=-1).float().cpu())
-    texts = []
-    bos = torch.tensor([dictionary.bos()])
-    for start in tqdm(range(0, len(captions), batch_size), desc="captions", unit="batch", disable=not progress):
-        tokens = [torch.cat([bos, captions[i].long()]) for i in range(start, min(start + batch_size, len(captions)))]
-        states = model.extract_features(data_utils.collate_tokens(tokens, dictionary.pad()).to(device))[0]
-        texts.append(torch.nn.functional.normalize(model.pooled_text(states), dim=-1).float().cpu())
-    caption_images = np.searchsorted(rows, image_rows)  # index into the distinct images
-    return torch.cat(images), torch.cat(texts), caption_images
-
-
 def evaluate_zero_shot(checkpoint, data, pair_data=None, split="test", max_regions=100, ks=(1, 5, 10),
                        batch_size=64):
     """Zero-shot recall@k per k as (image->text, text->image) in %, the chance level of the same split,
@@ -84,7 +60,7 @@ def evaluate_zero_shot(checkpoint, data, pair_data=None, split="test", max_regio
     captions = data_utils.load_indexed_dataset(prefix, task.source_dictionary, combine=False)
     if captions is None:
         raise FileNotFoundError(f"{prefix}.bin: no caption split {split!r} in {pair_dir}")
-    image_rows = np.load(prefix + ".image_rows.npy")
+    image_rows = read_rows(prefix, len(captions))
     store = open_region_store_of(pair_dir)
     images, texts, caption_images = embed_split(models[0], task.source_dictionary, captions, image_rows, store,
                                                 max_regions, batch_size)

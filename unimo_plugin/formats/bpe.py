@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from argparse import Namespace
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from fairseq.data.encoders import build_bpe
 from fairseq.tokenizer import tokenize_line
@@ -32,12 +33,17 @@ PASS_BPE = ("pass the BPE explicitly: UnimoModel.from_pretrained(..., bpe='gpt2'
             "(fairseq CLIs: --bpe gpt2 --gpt2-encoder-json ... --gpt2-vocab-bpe ..., or --bpe-record)")
 
 
-def bpe_record(cfg):
+def bpe_files(cfg: Optional[Namespace]) -> List[str]:
+    """The files a BPE config reads (none for None)."""
+    return [] if cfg is None else [getattr(cfg, name) for name in BPE_FILES.get(cfg.bpe, ())]
+
+
+def bpe_record(cfg: Optional[Dict[str, Any]]) -> str:
     """The ``--bpe-record`` of a manifest's ``bpe`` entry: its JSON, or ``none`` for null."""
     return NO_BPE if cfg is None else json.dumps(cfg, sort_keys=True)
 
 
-def _bpe_identity(cfg):
+def _bpe_identity(cfg: Optional[Dict[str, Any]]) -> Tuple:
     """What makes two recorded BPEs the same: their kind and the contents of their files (a data
     directory copied elsewhere records other paths to the same files)."""
     if cfg is None:
@@ -53,7 +59,7 @@ def _bpe_identity(cfg):
     return (cfg["bpe"], *files)
 
 
-def recorded_bpe(outputs):
+def recorded_bpe(outputs: Iterable[str]) -> Optional[str]:
     """The ``--bpe-record`` the manifests of ``outputs`` agree on (outputs without a manifest, or whose
     manifest has no ``bpe`` entry, say nothing); None when none records one. Text binarized with two
     BPEs cannot share one model: that is an error naming both manifests."""
@@ -70,7 +76,7 @@ def recorded_bpe(outputs):
     return next(iter(found.values()), (None,))[0]
 
 
-def build_recorded_bpe(record):
+def build_recorded_bpe(record: Optional[str]) -> Any:
     """fairseq's BPE for a ``--bpe-record`` (None for ``none``). Without a record, or when its files are
     gone, this is an error rather than a guess: a wrong BPE maps words to ``<unk>`` without a sign."""
     if record is None:
@@ -92,14 +98,14 @@ class BpeTokenizer:
     The encoder is built lazily, so the object pickles cheaply into worker processes.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: Namespace):
         self.cfg = cfg
         self._bpe = None
 
     def __getstate__(self):
         return {"cfg": self.cfg, "_bpe": None}
 
-    def __call__(self, line):
+    def __call__(self, line: str) -> List[str]:
         if self._bpe is None:
             self._bpe = build_bpe(self.cfg)
         return tokenize_line(self._bpe.encode(line.strip()))

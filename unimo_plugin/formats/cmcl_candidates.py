@@ -1,7 +1,8 @@
 """The readable, text-level outputs of the CMCL rewriting and retrieval scripts.
 
-Each script writes, for one caption split ``PAIRS/{split}``, a JSON-lines file aligned with
-``{split}.captions.jsonl`` (one line per caption, same order)::
+Each script writes, for one caption split ``PAIRS/{split}`` (``caption_sets.py``), a JSON-lines file
+aligned with ``{split}.captions.jsonl`` (one line per caption, same order), by default
+``PAIRS/{split}.cmcl_raw.<content>.jsonl`` (:func:`cmcl_raw_path`)::
 
     {"caption_id": "...", "items": [{"text": "...", ...}, ...]}         paraphrases, negatives, texts
     {"caption_id": "...", "items": [{"image_id": "...", ...}, ...]}     retrieved images
@@ -13,35 +14,30 @@ Items may carry metadata (a negative's ``level`` and ``swapped``, a retrieval ``
 import json
 import os
 import re
+import shutil
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..common.artifacts import InputError, atomic_output, write_manifest
+from ..common.artifacts import InputError, PathLike, atomic_output, write_manifest
 
 KIND = "cmcl_raw"
 _NON_WORD = re.compile(r"[\W_]+")
 
 
-def text_key(text):
+def text_key(text: str) -> str:
     """Lower-case words only: texts equal under this key are the same sentence. Every CMCL script
     compares texts (to the caption, to true captions of the image, to each other) in this form."""
     return _NON_WORD.sub(" ", text.lower()).strip()
 
 
-def read_captions(pairs_dir, split):
-    """The split's captions as dicts (caption_id, image_id, text), from ``{split}.captions.jsonl``."""
-    path = os.path.join(pairs_dir, f"{split}.captions.jsonl")
-    captions = []
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, 1):
-            try:
-                record = json.loads(line)
-                captions.append({k: str(record[k]) for k in ("caption_id", "image_id", "text")})
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise InputError(path, f"not a caption record ({e})", line=line_number) from None
-    return captions
+def cmcl_raw_path(pairs_dir: PathLike, split: str, content: str) -> str:
+    """The default file of ``content`` (e.g. "negatives/tfidf") for a caption split:
+    ``PAIRS/{split}.cmcl_raw.negatives.tfidf.jsonl``; ``build_cmcl_sidecars.py`` finds these files."""
+    return os.path.join(pairs_dir, f"{split}.{KIND}.{content.replace('/', '.')}.jsonl")
 
 
-def write_cmcl_raw(path, captions, items_per_caption, what, **manifest_fields):
-    """Write one line per caption (``captions`` as from :func:`read_captions`) with its items.
+def write_cmcl_raw(path: PathLike, captions: Sequence[Dict[str, str]], items_per_caption: Sequence[List[dict]],
+                   what: str, **manifest_fields: Any) -> Dict[str, Any]:
+    """Write one line per caption (``captions`` as from ``caption_sets.read_caption_records``) with its items.
 
     ``what`` names the content (e.g. "negatives/tfidf") in the manifest beside the file.
     """
@@ -56,7 +52,7 @@ def write_cmcl_raw(path, captions, items_per_caption, what, **manifest_fields):
                           captions_with_items=sum(1 for c in counts if c), **manifest_fields)
 
 
-def read_cmcl_raw(path, captions, field):
+def read_cmcl_raw(path: PathLike, captions: Sequence[Dict[str, str]], field: str) -> List[List[dict]]:
     """Items per caption from ``path``; each item must have ``field`` ("text" or "image_id").
 
     The file must list exactly ``captions``' ids in order: a file made for another split or an
@@ -81,3 +77,25 @@ def read_cmcl_raw(path, captions, field):
     if len(items) != len(captions):
         raise InputError(path, f"{len(items)} lines for {len(captions)} captions", line=len(items) + 1)
     return items
+
+
+def concatenate_cmcl_raw(parts: Sequence[Tuple[str, int, int]], output: PathLike, captions: Sequence[Dict[str, str]],
+                         field: str, what: str, inspect: Optional[Callable[[List[List[dict]]], None]] = None,
+                         **manifest_fields: Any) -> Dict[str, Any]:
+    """Concatenate files ``parts`` (path, start, end: each holds ``captions[start:end]``) into ``output``.
+
+    Each part is checked against its captions (``inspect`` sees its items), then copied as bytes:
+    memory holds one part at a time. Returns the manifest written beside ``output``.
+    """
+    items = with_items = 0
+    with atomic_output(output) as tmp, open(tmp, "wb") as out:
+        for path, start, end in parts:
+            part = read_cmcl_raw(path, captions[start:end], field)
+            items += sum(map(len, part))
+            with_items += sum(1 for caption_items in part if caption_items)
+            if inspect is not None:
+                inspect(part)
+            with open(path, "rb") as f:
+                shutil.copyfileobj(f, out)
+    return write_manifest(output, KIND, content=what, captions=len(captions), items=items,
+                          captions_with_items=with_items, **manifest_fields)

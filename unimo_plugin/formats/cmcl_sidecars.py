@@ -1,6 +1,6 @@
 """CMCL sidecars: per caption, the extra texts and images that cross-modal contrastive learning uses.
 
-For a caption split ``PAIRS/{split}`` (see ``caption_binarizer``) the sidecars sit beside it::
+For a caption split ``PAIRS/{split}`` (see ``caption_sets.py``) the sidecars sit beside it::
 
     {split}.cmcl.paraphrases.{bin,idx}     X+: sentence-level rewrites (back-translation) of the caption
     {split}.cmcl.negatives.{bin,idx}       X-: hard negatives (TF-IDF retrieved captions, scene-graph rewrites)
@@ -16,13 +16,14 @@ Every kind is optional and independent; a caption may have no items of a kind. T
 """
 import json
 import os
+from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from fairseq.data.indexed_dataset import MMapIndexedDataset, data_file_path, index_file_path, make_builder
 
-from ..common.artifacts import atomic_output, manifest_path, read_manifest, write_manifest
-from .region_store import check_store_identity, store_fields
+from ..common.artifacts import PathLike, atomic_output, manifest_path, read_manifest, write_manifest
+from .region_store import RegionStore, check_store_identity, store_fields
 
 TEXT_KINDS = ("paraphrases", "negatives", "texts")
 IMAGE_KIND = "images"
@@ -33,15 +34,16 @@ def _prefix(split_prefix, kind):
     return f"{split_prefix}.cmcl.{kind}"
 
 
-def offsets_path(split_prefix, kind):
+def offsets_path(split_prefix: PathLike, kind: str) -> str:
     return _prefix(split_prefix, kind) + ".offsets.npy"
 
 
-def exists(split_prefix, kind):
+def exists(split_prefix: PathLike, kind: str) -> bool:
     return os.path.exists(offsets_path(split_prefix, kind))
 
 
-def write_text_sidecar(split_prefix, kind, items_per_caption, vocab_size, meta_per_caption=None):
+def write_text_sidecar(split_prefix: PathLike, kind: str, items_per_caption: Sequence[Sequence[Any]], vocab_size: int,
+                       meta_per_caption: Optional[Sequence[Sequence[dict]]] = None) -> None:
     """Write a text sidecar: ``items_per_caption[i]`` is a list of 1-d token tensors for caption i.
 
     ``meta_per_caption`` (negatives only) gives one JSON-serialisable record per item. Outputs are
@@ -74,7 +76,7 @@ def write_text_sidecar(split_prefix, kind, items_per_caption, vocab_size, meta_p
     _save_offsets(split_prefix, kind, offsets)
 
 
-def write_image_sidecar(split_prefix, rows_per_caption, store):
+def write_image_sidecar(split_prefix: PathLike, rows_per_caption: Sequence[Sequence[int]], store: RegionStore) -> None:
     """Write the retrieved-image sidecar: ``rows_per_caption[i]`` lists rows of region store ``store``,
     whose identity the sidecar's manifest records."""
     rows = [int(r) for caption_rows in rows_per_caption for r in caption_rows]
@@ -99,7 +101,7 @@ class CaptionSidecar:
     one they were written for.
     """
 
-    def __init__(self, split_prefix, kind, num_captions, store=None):
+    def __init__(self, split_prefix: PathLike, kind: str, num_captions: int, store: Optional[RegionStore] = None):
         self.kind = kind
         self.offsets = np.load(offsets_path(split_prefix, kind), mmap_mode="r")
         if len(self.offsets) != num_captions + 1:
@@ -124,7 +126,7 @@ class CaptionSidecar:
             raise ValueError(f"{prefix}.npy: row {int(self.items.max())} is out of range for region store "
                              f"{store.path} with {len(store)} images")
 
-    def __getitem__(self, caption):
+    def __getitem__(self, caption: int) -> Union[List[int], List[torch.Tensor]]:
         start, end = int(self.offsets[caption]), int(self.offsets[caption + 1])
         if self.kind == IMAGE_KIND:
             return [int(r) for r in self.items[start:end]]

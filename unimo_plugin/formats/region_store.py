@@ -20,22 +20,37 @@ labeled datasets, CMCL image sidecars, mined negatives); they record the digest 
 rows index (``region_store_digest``, see :func:`store_fields`) and their readers refuse a store
 with another one (:func:`check_store_identity`), since a store rebuilt in another order, or
 another store with as many images, would otherwise give every row the wrong image's regions.
+A split of a caption or labeled set keeps the row of each item's image in ``{split}.image_rows.npy``
+(int64, :data:`ROWS_SUFFIX`, :func:`read_rows`).
+
+A store of some images of another (an image-only corpus of the training images, say) is made by
+block copies with :func:`subset_region_store`, without extracting them again.
 """
 import hashlib
 import logging
 import os
 import struct
-from typing import NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..common.artifacts import atomic_output, is_complete, manifest_path, read_manifest, write_manifest
+from ..common.artifacts import (
+    InputError,
+    PathLike,
+    atomic_output,
+    is_complete,
+    manifest_path,
+    read_manifest,
+    write_manifest,
+)
+from ..common.text_files import iter_lines
 
 logger = logging.getLogger(__name__)
 
 KIND = "region_store"
 FORMAT_VERSION = 1
 FEATURE_DTYPES = ("float16", "float32")
+ROWS_SUFFIX = ".image_rows.npy"
 
 # A fixed-size version-1.0 .npy header (a multiple of 64 bytes keeps the data aligned): the
 # writer reserves it up front and fills in the shape once the row count is known.
@@ -113,8 +128,8 @@ def _checked_array(name, values, image_id, shape, dtype):
     return cast
 
 
-def check_regions(image_id, width, height, boxes, features, cls_probs, feature_dim, feature_dtype="float16",
-                  num_classes=None):
+def check_regions(image_id: str, width: int, height: int, boxes: Any, features: Any, cls_probs: Any,
+                  feature_dim: int, feature_dtype: str = "float16", num_classes: Optional[int] = None) -> Tuple:
     """One image's regions validated and cast to a store's dtypes, as a tuple in ``add``'s order.
 
     Importer workers call it too, so the single-process writer only re-checks cheap casts.
@@ -141,7 +156,9 @@ class RegionStoreWriter:
     and ``options`` are recorded in the manifest.
     """
 
-    def __init__(self, path, feature_dim, feature_dtype="float16", num_classes=None, source=None, options=None):
+    def __init__(self, path: PathLike, feature_dim: int, feature_dtype: str = "float16",
+                 num_classes: Optional[int] = None, source: Optional[List[str]] = None,
+                 options: Optional[Dict[str, Any]] = None):
         if feature_dtype not in FEATURE_DTYPES:
             raise ValueError(f"feature_dtype must be one of {FEATURE_DTYPES}, got {feature_dtype!r}")
         if int(feature_dim) <= 0 or (num_classes is not None and int(num_classes) <= 0):
@@ -182,7 +199,7 @@ class RegionStoreWriter:
         if image_id in self._seen:
             raise ValueError(f"duplicate image id {image_id!r}{where}: already added to {self.path}")
 
-    def add(self, image_id, width, height, boxes, features, cls_probs=None):
+    def add(self, image_id: str, width: int, height: int, boxes: Any, features: Any, cls_probs: Any = None) -> None:
         """Append one image; everything is validated before anything is written."""
         self._claim(image_id, "")
         _, width, height, boxes, features, cls_probs = check_regions(
@@ -203,21 +220,33 @@ class RegionStoreWriter:
         self._ids.write(lines)
         self._ids_digest.update(lines.encode("utf-8"))
 
-    def _add_store(self, store):
-        """Append every image of another store (same dim, dtype and classes) by block copies."""
-        for image_id in store.ids:
+    def add_rows(self, store: "RegionStore", rows: Optional[Sequence[int]] = None) -> None:
+        """Append images ``rows`` (default: all, in order) of another store with the same dim, dtype and
+        classes, copying each run of consecutive rows in blocks: no image is decoded or re-checked."""
+        got = (store.feature_dim, store.feature_dtype, store.num_classes)
+        if got != (self.feature_dim, self.feature_dtype, self.num_classes):
+            raise ValueError(f"cannot copy images of {store.path} (feature_dim, dtype, num_classes = {got}) into "
+                             f"{self.path} ({(self.feature_dim, self.feature_dtype, self.num_classes)})")
+        rows = np.arange(len(store)) if rows is None else np.asarray(rows, np.int64).reshape(-1)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(store)):
+            raise IndexError(f"rows out of range for region store {store.path} with {len(store)} images")
+        ids = [store.ids[row] for row in rows]
+        for image_id in ids:
             self._claim(image_id, f" (from {store.path})")
-        for name in ("features", "boxes", "cls_probs"):
-            src, dst = getattr(store, "_" + name), getattr(self, "_" + name)
-            for start in range(0, 0 if src is None else len(src), _COPY_ROWS):
-                dst.append(src[start:start + _COPY_ROWS])
-        self._offsets.append(store._offsets[1:] + self._total)
-        self._sizes.append(store.sizes)
-        self._write_ids(store.ids)
-        self._seen.update(store.ids)
-        self._total += int(store._offsets[-1])
+            self._seen.add(image_id)
+        for run in np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1) if len(rows) else []:
+            first, last = int(run[0]), int(run[-1]) + 1
+            start, end = int(store._offsets[first]), int(store._offsets[last])
+            for name in ("features", "boxes", "cls_probs"):
+                src, dst = getattr(store, "_" + name), getattr(self, "_" + name)
+                for block in range(start, end if src is not None else start, _COPY_ROWS):
+                    dst.append(src[block:min(block + _COPY_ROWS, end)])
+            self._offsets.append(store._offsets[first + 1:last + 1] - start + self._total)
+            self._sizes.append(store.sizes[first:last])
+            self._total += end - start
+        self._write_ids(ids)
 
-    def close(self):
+    def close(self) -> None:
         """Finish the arrays, move the store into place, then write its manifest."""
         if self._closed:
             return
@@ -265,7 +294,7 @@ class RegionStore:
     without reading any features; ``store[row]`` gives one image's :class:`Regions`.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: PathLike):
         self.path = os.fspath(path)
         if not is_complete(self.path):
             raise FileNotFoundError(f"{self.path}: not a complete region store (need the directory and "
@@ -304,27 +333,27 @@ class RegionStore:
         if problems:
             raise ValueError(f"{self.path}: inconsistent region store: " + "; ".join(problems))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.ids)
 
     @property
-    def feature_dim(self):
+    def feature_dim(self) -> int:
         return self._features.shape[1]
 
     @property
-    def feature_dtype(self):
+    def feature_dtype(self) -> str:
         return self._features.dtype.name
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> Optional[int]:
         return None if self._cls_probs is None else self._cls_probs.shape[1]
 
     @property
-    def num_boxes(self):
+    def num_boxes(self) -> np.ndarray:
         return np.diff(self._offsets)
 
     @property
-    def ids_digest(self):
+    def ids_digest(self) -> str:
         """The store's identity: the SHA-256 of ``ids.txt`` (its image ids in row order), as the
         manifest records it; hashed here, once, for a store written before manifests recorded it."""
         if self._ids_digest is None:
@@ -332,15 +361,21 @@ class RegionStore:
                 self._ids_digest = _DIGEST_PREFIX + hashlib.sha256(f.read()).hexdigest()
         return self._ids_digest
 
-    def row_of(self, image_id):
+    def _row_index(self):
         if self._rows is None:
             self._rows = {image_id: row for row, image_id in enumerate(self.ids)}
+        return self._rows
+
+    def has(self, image_id: str) -> bool:
+        return image_id in self._row_index()
+
+    def row_of(self, image_id: str) -> int:
         try:
-            return self._rows[image_id]
+            return self._row_index()[image_id]
         except KeyError:
             raise KeyError(f"image id {image_id!r} is not in region store {self.path}") from None
 
-    def __getitem__(self, row):
+    def __getitem__(self, row: int) -> Regions:
         if not -len(self) <= row < len(self):
             raise IndexError(f"row {row} out of range for region store {self.path} with {len(self)} images")
         row = int(row) % len(self)
@@ -357,7 +392,7 @@ class RegionStore:
         self.__init__(state["path"])
 
 
-def store_fields(store, artifact):
+def store_fields(store: RegionStore, artifact: PathLike) -> Dict[str, Any]:
     """The manifest fields of an artifact (``artifact`` is its path) that holds rows of ``store``: the
     store's path, relative to the manifest's folder so that a data directory can move as a whole, its
     image count and creation time, and its identity, which readers check with :func:`check_store_identity`."""
@@ -366,13 +401,13 @@ def store_fields(store, artifact):
                 region_store_digest=store.ids_digest)
 
 
-def region_store_of(artifact, manifest=None):
+def region_store_of(artifact: PathLike, manifest: Optional[Dict[str, Any]] = None) -> str:
     """Path of the region store an artifact's manifest (``manifest``, or read from ``artifact``) names."""
     recorded = (manifest or read_manifest(artifact))["region_store"]
     return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(artifact)), recorded))
 
 
-def check_store_identity(store, recorded, artifact):
+def check_store_identity(store: RegionStore, recorded: Dict[str, Any], artifact: PathLike) -> None:
     """Refuse ``store`` for an artifact whose manifest fields ``recorded`` (see :func:`store_fields`) name
     another store identity: its rows would index other images, or the same images in another order.
 
@@ -396,7 +431,8 @@ def check_store_identity(store, recorded, artifact):
                    f"{'' if count is None else f' (its image count, {count}, matches)'}; rewrite it to record one")
 
 
-def open_region_store_of(artifact, override=None, option=None):
+def open_region_store_of(artifact: PathLike, override: Optional[PathLike] = None,
+                         option: Optional[str] = None) -> RegionStore:
     """The region store whose rows ``artifact`` holds: the one its manifest names, or ``override`` (given as
     ``option``), checked to be the store the rows were written for. A missing store is an error that says
     where its path came from."""
@@ -412,7 +448,7 @@ def open_region_store_of(artifact, override=None, option=None):
     return store
 
 
-def normalized_boxes(boxes, width, height):
+def normalized_boxes(boxes: Any, width: int, height: int) -> np.ndarray:
     """The model's 5-d box input: ``[x1/W, y1/H, x2/W, y2/H, area/(W*H)]`` as float32.
 
     Boxes are clipped to the image first: detectors can emit boxes slightly outside it, and the
@@ -427,7 +463,21 @@ def normalized_boxes(boxes, width, height):
     return out
 
 
-def merge_region_stores(paths, output):
+def save_rows(prefix: PathLike, rows: Any) -> None:
+    """Write ``{prefix}.image_rows.npy``: the int64 store row of each item of a split."""
+    np.save(f"{prefix}{ROWS_SUFFIX}", np.asarray(rows, dtype=np.int64))
+
+
+def read_rows(prefix: PathLike, count: Optional[int] = None, mmap_mode: Optional[str] = None) -> np.ndarray:
+    """The store rows of a split's items from ``{prefix}.image_rows.npy``; ``count`` (its items) checks it."""
+    path = f"{prefix}{ROWS_SUFFIX}"
+    rows = np.load(path, mmap_mode=mmap_mode)
+    if count is not None and len(rows) != count:
+        raise InputError(path, f"{len(rows)} image rows for the {count} items of {prefix}")
+    return rows
+
+
+def merge_region_stores(paths: Sequence[PathLike], output: PathLike) -> None:
     """Concatenate stores (e.g. the shards of one run) in order into a new store ``output``."""
     if not paths:
         raise ValueError("merge_region_stores: no input stores")
@@ -448,4 +498,38 @@ def merge_region_stores(paths, output):
     with RegionStoreWriter(output, first.feature_dim, first.feature_dtype, first.num_classes,
                            source=sources, options=options) as writer:
         for store in stores:
-            writer._add_store(store)
+            writer.add_rows(store)
+
+
+def read_id_list(path: PathLike) -> List[str]:
+    """Image ids, one per line (blank lines ignored); a repeated id is refused with its line."""
+    ids, seen = [], {}
+    for line_number, line in iter_lines(path):
+        image_id = line.strip()
+        if not image_id:
+            continue
+        if image_id in seen:
+            raise InputError(path, f"image id {image_id!r} repeats line {seen[image_id]}", line=line_number)
+        seen[image_id] = line_number
+        ids.append(image_id)
+    if not ids:
+        raise InputError(path, "lists no image ids")
+    return ids
+
+
+def subset_region_store(path: PathLike, image_ids: Sequence[str], output: PathLike,
+                        ids_source: Optional[str] = None) -> "RegionStore":
+    """Write the store ``output`` holding images ``image_ids`` of store ``path``, in that order, by block
+    copies (no second extraction). ``ids_source`` names where the ids came from, for errors and the
+    manifest. An id not in the store is an error naming it and the store."""
+    store = RegionStore(path)
+    missing = [image_id for image_id in image_ids if not store.has(image_id)]
+    if missing:
+        raise InputError(ids_source or path, f"{len(missing)} of {len(image_ids)} image ids are not in region store "
+                                             f"{store.path} (first: {', '.join(map(repr, missing[:5]))})")
+    options = dict(store.manifest.get("options") or {}, subset_of=os.path.abspath(store.path),
+                   subset_of_digest=store.ids_digest, subset_ids=ids_source)
+    with RegionStoreWriter(output, store.feature_dim, store.feature_dtype, store.num_classes,
+                           source=store.manifest.get("source"), options=options) as writer:
+        writer.add_rows(store, [store.row_of(image_id) for image_id in image_ids])
+    return RegionStore(output)

@@ -1,6 +1,7 @@
 """fairseq mmap token datasets (``PREFIX.bin/.idx``) written exactly as ``fairseq-preprocess`` writes
 them, but atomically, in parallel, with progress, and mergeable from shards."""
 import os
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -14,7 +15,7 @@ from fairseq.data.indexed_dataset import (
 )
 from tqdm import tqdm
 
-from ..common.artifacts import atomic_output
+from ..common.artifacts import PathLike, atomic_output
 from ..common.parallel import batched, ordered_map
 
 _binarizer = None
@@ -30,7 +31,8 @@ def _binarize_batch(texts):
     return [_binarizer.binarize_line(text, summary).numpy() for text in texts], summary
 
 
-def write_token_dataset(prefix, texts, binarizer, vocab_size, workers=1, total=None, desc=None):
+def write_token_dataset(prefix: PathLike, texts: Iterable[str], binarizer: Any, vocab_size: int, workers: int = 1,
+                        total: Optional[int] = None, desc: Optional[str] = None) -> BinarizeSummary:
     """Binarize ``texts`` (one item each) with a fairseq ``Binarizer`` into ``prefix.bin/.idx``.
 
     The element dtype follows ``vocab_size`` as in fairseq-preprocess. Returns the ``BinarizeSummary``.
@@ -51,7 +53,7 @@ def write_token_dataset(prefix, texts, binarizer, vocab_size, workers=1, total=N
     return summary
 
 
-def merge_token_datasets(parts, prefix):
+def merge_token_datasets(parts: Sequence[PathLike], prefix: PathLike) -> None:
     """Concatenate the datasets at prefixes ``parts`` (in order) into ``prefix.bin/.idx``."""
     dtype = MMapIndexedDataset.Index(index_file_path(parts[0])).dtype
     with atomic_output(data_file_path(prefix)) as tmp_bin, atomic_output(index_file_path(prefix)) as tmp_idx:
@@ -61,11 +63,11 @@ def merge_token_datasets(parts, prefix):
         builder.finalize(tmp_idx)
 
 
-def summary_fields(summary):
+def summary_fields(summary: BinarizeSummary) -> Dict[str, int]:
     """The counts of a ``BinarizeSummary`` as manifest fields."""
     return {"sequences": summary.num_seq, "tokens": summary.num_tok, "replaced_by_unk": summary.num_replaced}
 
 
-def dataset_dtype(prefix):
+def dataset_dtype(prefix: PathLike) -> str:
     """The element dtype name of a written dataset (uint16 below 65,500 symbols, as fairseq picks it)."""
     return np.dtype(MMapIndexedDataset.Index(index_file_path(prefix)).dtype).name

@@ -6,6 +6,7 @@ evaluation server compares it.
 """
 import re
 from collections import Counter
+from typing import Dict, Iterable, List, Mapping
 
 CONTRACTIONS = {
     "aint": "ain't", "arent": "aren't", "cant": "can't", "couldve": "could've", "couldnt": "couldn't",
@@ -44,12 +45,12 @@ _PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
 _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
 
 
-def clean(answer):
+def clean(answer: str) -> str:
     """What the official evaluation does to every answer first: tabs/newlines to spaces, strip."""
     return answer.replace("\n", " ").replace("\t", " ").strip()
 
 
-def process_punctuation(text):
+def process_punctuation(text: str) -> str:
     out = text
     for p in PUNCTUATION:
         if p + " " in text or " " + p in text or _COMMA_STRIP.search(text) is not None:
@@ -59,29 +60,29 @@ def process_punctuation(text):
     return _PERIOD_STRIP.sub("", out, count=re.UNICODE)  # sic: the official script passes re.UNICODE as count
 
 
-def process_digit_article(text):
+def process_digit_article(text: str) -> str:
     words = [NUMBER_WORDS.get(w, w) for w in text.lower().split()]
     return " ".join(CONTRACTIONS.get(w, w) for w in words if w not in ARTICLES)
 
 
-def normalize_answer(answer):
+def normalize_answer(answer: str) -> str:
     """An answer as the official evaluation compares it when the humans disagree."""
     return process_digit_article(process_punctuation(clean(answer)))
 
 
-def soft_score(count):
+def soft_score(count: int) -> float:
     """Target score of an answer ``count`` of the annotators gave: min(count / 3, 1)."""
     return min(count / 3.0, 1.0)
 
 
-def answer_vocabulary(answer_lists, min_count):
+def answer_vocabulary(answer_lists: Iterable[str], min_count: int) -> List[str]:
     """Normalised answers given as the question's answer (``multiple_choice_answer``) at least
     ``min_count`` times, most frequent first (ties alphabetical)."""
     counts = Counter(normalize_answer(a) for a in answer_lists)
     return sorted((a for a, n in counts.items() if n >= min_count and a), key=lambda a: (-counts[a], a))
 
 
-def soft_targets(human_answers, index_of):
+def soft_targets(human_answers: Iterable[str], index_of: Mapping[str, int]) -> Dict[int, float]:
     """{answer index: soft score} for the answers in the vocabulary ``index_of`` (answer -> index)."""
     counts = Counter(normalize_answer(a) for a in human_answers)
     return {index_of[a]: soft_score(n) for a, n in counts.items() if a in index_of}

@@ -1,6 +1,7 @@
 """The region-feature detector: a "bottom-up attention" Faster R-CNN built from torchvision parts.
 
-UNIMO reads images as the pooled features of detected regions (DESIGN.md §1). The reference detector
+UNIMO reads an image as the pooled features of its detected regions, each with its box: the region
+features are the image's tokens, as word pieces are the text's. The reference detector
 (Anderson et al. 2018, Caffe) is a C4 ResNet Faster R-CNN trained on Visual Genome; detectron2 is not
 installable here, so this rebuilds the same shape with torchvision's own classes: ``FasterRCNN`` with a
 ResNet cut after layer3 (stride 16) as the trunk, its RPN, a 14x14 ``MultiScaleRoIAlign`` and the ResNet's

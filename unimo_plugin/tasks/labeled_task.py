@@ -6,13 +6,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-import numpy as np
 from fairseq.data import data_utils
 from omegaconf import II
 from torch import nn
 
 from ..data.finetune.labeled_dataset import ClassTargets, LabeledDataset, SoftTargets
-from ..formats.labeled_sets import read_labeled_manifest, read_labels
+from ..formats.labeled_sets import read_labeled_manifest, read_labeled_split, read_labels
 from ..formats.region_store import open_region_store_of
 from ..models.unimo import UnimoConfig, UnimoModel
 from .base_task import UnimoTask, UnimoTaskConfig
@@ -72,19 +71,14 @@ class LabeledTask(UnimoTask):
 
     def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
         prefix = os.path.join(self.data_dir, split)
-        inputs = []
-        while os.path.exists(f"{prefix}.input{len(inputs)}.bin"):
-            inputs.append(data_utils.load_indexed_dataset(f"{prefix}.input{len(inputs)}", self.dictionary,
-                                                          combine=False))
-        if not inputs:
-            raise FileNotFoundError(f"{prefix}.input0.bin: no split {split!r} in {self.data_dir}")
+        files = read_labeled_split(self.data_dir, split, self.IMAGES)
+        inputs = [data_utils.load_indexed_dataset(p, self.dictionary, combine=False) for p in files.inputs]
         targets = None
-        if os.path.exists(prefix + ".labels.npy"):
-            targets = ClassTargets(np.load(prefix + ".labels.npy", mmap_mode="r"))
-        elif os.path.exists(prefix + ".soft_targets.npz"):
-            soft = np.load(prefix + ".soft_targets.npz")
-            targets = SoftTargets(soft["offsets"], soft["labels"], soft["scores"], self.num_outputs)
-        image_rows = np.load(prefix + ".image_rows.npy") if self.IMAGES else None
+        if files.labels is not None:
+            targets = ClassTargets(files.labels)
+        elif files.soft_targets is not None:
+            targets = SoftTargets(*files.soft_targets, self.num_outputs)
+        image_rows = files.image_rows
         self.datasets[split] = LabeledDataset(
             inputs=inputs, dictionary=self.dictionary, targets=targets, store=self.store, image_rows=image_rows,
             max_regions=self.cfg.max_regions, max_positions=self.cfg.max_text_positions, shuffle=True,

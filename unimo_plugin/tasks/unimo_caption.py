@@ -20,8 +20,7 @@ from fairseq.tasks import register_task
 
 from ..data.finetune.caption_generation import CaptionGenerationDataset
 from ..formats.caption_sets import read_caption_images
-from ..formats.region_store import open_region_store_of
-from ..preprocess.captions.caption_binarizer import ROWS_SUFFIX
+from ..formats.region_store import open_region_store_of, read_rows
 from .generation_task import GenerationEvalConfig, UnimoGenerationTask
 
 logger = logging.getLogger(__name__)
@@ -66,9 +65,7 @@ class UnimoCaptionTask(UnimoGenerationTask):
         if tagger is not None:
             tagger.check_classes(store.num_classes, f"region store {store.path}")
         if split in self.cfg.train_splits.split(","):
-            rows = np.load(prefix + ROWS_SUFFIX, mmap_mode="r")
-            if len(rows) != len(captions):
-                raise ValueError(f"{prefix + ROWS_SUFFIX} has {len(rows)} rows for {len(captions)} captions")
+            rows = read_rows(prefix, len(captions), mmap_mode="r")
             samples = dict(caption_index=np.arange(len(captions)), image_rows=rows)  # one per caption
         else:  # one per image, with all its references
             images = read_caption_images(prefix)

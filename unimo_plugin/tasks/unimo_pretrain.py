@@ -28,7 +28,7 @@ from ..data.pretrain.modality_mix import ModalityMixDataset
 from ..data.pretrain.pair_corpus import CMCL_LIMIT_KEYS, PairCorpusDataset
 from ..data.pretrain.text_corpus import TextCorpusDataset
 from ..formats import cmcl_sidecars
-from ..formats.region_store import RegionStore, open_region_store_of
+from ..formats.region_store import RegionStore, open_region_store_of, read_rows
 from .base_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class UnimoPretrainTask(UnimoTask):
         if captions is None:
             return None
         store = open_region_store_of(directory, self.cfg.pair_region_store, "--pair-region-store")
-        image_rows = np.load(prefix + ".image_rows.npy", mmap_mode="r")
+        image_rows = read_rows(prefix, len(captions), mmap_mode="r")
         sidecars = {kind: cmcl_sidecars.CaptionSidecar(prefix, kind, len(captions), store)
                     for kind in cmcl_sidecars.KINDS if self.cfg.cmcl and cmcl_sidecars.exists(prefix, kind)}
         limits = {kind: getattr(self.cfg, key) for kind, key in CMCL_LIMIT_KEYS.items()}

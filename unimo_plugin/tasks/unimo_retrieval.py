@@ -22,10 +22,10 @@ from omegaconf import II
 from torch import nn
 
 from ..data.finetune.retrieval_pairs import RetrievalPairsDataset
-from ..formats.region_store import RegionStore, open_region_store_of
+from ..formats.mined_negatives import MinedNegatives, mined_negatives_path
+from ..formats.region_store import RegionStore, open_region_store_of, read_rows
 from ..models.cross_encoder import HEAD_NAME, retrieval_head
 from ..models.unimo import UnimoConfig
-from ..preprocess.finetune.negative_mining import MinedNegatives, default_output
 from .base_task import UnimoTask, UnimoTaskConfig
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class UnimoRetrievalTask(UnimoTask):
         captions = data_utils.load_indexed_dataset(prefix, self.dictionary, combine=False)
         if captions is None:
             raise FileNotFoundError(f"{prefix}.bin: no caption split {split!r} in {self.pair_dir}")
-        return captions, np.load(prefix + ".image_rows.npy")
+        return captions, read_rows(prefix, len(captions))
 
     def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
         captions, image_rows = self.load_split(split)
@@ -86,8 +86,8 @@ class UnimoRetrievalTask(UnimoTask):
         training = split == self.cfg.train_subset
         mined = None
         if training and self.cfg.hard_negatives:
-            mined = MinedNegatives(self.cfg.hard_negatives_path or default_output(self.pair_dir, split), image_rows,
-                                   store)
+            mined = MinedNegatives(self.cfg.hard_negatives_path or mined_negatives_path(self.pair_dir, split),
+                                   image_rows, store)
         self.datasets[split] = RetrievalPairsDataset(
             captions=captions, image_rows=image_rows, store=store, dictionary=self.dictionary,
             num_negatives=self.cfg.num_negatives, seed=self.cfg.seed, max_regions=self.cfg.max_regions_per_image,

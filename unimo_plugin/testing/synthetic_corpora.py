@@ -13,8 +13,8 @@ from fairseq.data import Dictionary
 from fairseq.data.indexed_dataset import make_builder
 
 from ..common.artifacts import write_manifest
-from ..formats import cmcl_sidecars
-from ..formats.region_store import RegionStore, RegionStoreWriter, store_fields
+from ..formats import caption_sets, cmcl_sidecars
+from ..formats.region_store import RegionStore, RegionStoreWriter, save_rows, store_fields
 
 FEATURE_DIM, NUM_CLASSES, NUM_WORDS = 12, 5, 40
 
@@ -84,7 +84,7 @@ def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, f
                 rows.append(k)
         prefix = os.path.join(root, "pairs", split)
         write_tokens(prefix, captions, len(d))
-        np.save(prefix + ".image_rows.npy", np.array(rows, dtype=np.int64))
+        save_rows(prefix, rows)
         if sidecars:
             para = [[c[:2] + c[3:]] for c in captions]
             negs = [[[word((k + j) % 7)] + c[1:] for j in range(1, num_negatives + 1)] for c, k in zip(captions, rows)]
@@ -95,5 +95,5 @@ def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, f
             cmcl_sidecars.write_text_sidecar(prefix, "texts", texts, len(d))
             cmcl_sidecars.write_image_sidecar(prefix, [[(k + 7) % num_images] for k in rows], store)
     pairs = os.path.join(root, "pairs")
-    write_manifest(pairs, "unimo_captions", **store_fields(store, pairs), bpe=None)
+    write_manifest(pairs, caption_sets.KIND, **store_fields(store, pairs), bpe=None)
     return root

@@ -7,7 +7,7 @@ Two input kinds: Karpathy split JSON (``dataset_coco.json``, ``dataset_flickr30k
 import json
 import os
 import re
-from typing import NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Sequence
 
 from ...common.artifacts import InputError
 from ...common.text_files import iter_lines
@@ -27,7 +27,7 @@ class Caption(NamedTuple):
     line: Optional[int]  # None for JSON, whose files are usually a single line
 
 
-def detect_format(path):
+def detect_format(path: str) -> str:
     """``karpathy`` when the file starts (after whitespace) with a JSON object, else ``tsv``."""
     with open(path, "rb") as f:
         return "karpathy" if f.read(4096).lstrip()[:1] == b"{" else "tsv"
@@ -44,7 +44,7 @@ def _image_id(image, id_field, path, where):
     raise InputError(path, f"{where} has no image id (looked for {', '.join(fields)}; see --id-field)")
 
 
-def read_karpathy(path, id_field="auto", merge_restval=False):
+def read_karpathy(path: str, id_field: str = "auto", merge_restval: bool = False) -> List[Caption]:
     """Captions of a Karpathy split JSON in file order. Karpathy's ``val`` becomes ``valid``, the split
     fairseq validates on; ``merge_restval`` renames restval to train."""
     try:
@@ -79,7 +79,7 @@ def read_karpathy(path, id_field="auto", merge_restval=False):
     return captions
 
 
-def read_tsv(path, split):
+def read_tsv(path: str, split: str) -> List[Caption]:
     """Captions of an ``image_id<TAB>caption`` file, all in ``split``."""
     captions, name = [], os.path.basename(path)
     for line_number, line in iter_lines(path):
@@ -96,8 +96,9 @@ def read_tsv(path, split):
     return captions
 
 
-def read_captions(paths, fmt="auto", tsv_splits=("train",), id_field="auto", merge_restval=False):
-    """Captions of every file in ``paths``, in order.
+def read_caption_corpora(paths: Sequence[str], fmt: str = "auto", tsv_splits: Sequence[str] = ("train",),
+                         id_field: str = "auto", merge_restval: bool = False) -> List[Caption]:
+    """Captions of every Karpathy JSON or TSV file in ``paths``, in order.
 
     ``tsv_splits`` names the split of the TSV inputs: one name for all of them, or one per input.
     """

@@ -1,35 +1,28 @@
 """Sentence-level CMCL positives: paraphrases of each caption by back-translation (en -> pivot -> en).
 
-UNIMO's positive set X+ holds a caption and its sentence-level rewrites (DESIGN.md §1). Here two
-fairseq translation models supplied by the user make them: the forward model translates the caption
-into a pivot language, the backward model translates the pivot back into English. Paraphrases made
-elsewhere can be imported from a ``caption_id<TAB>text`` file instead.
+UNIMO's cross-modal contrastive learning (CMCL) treats a caption's sentence-level rewrites as more
+positives of its image, beside the caption itself (the positive set X+). Here two fairseq translation
+models supplied by the user make them: the forward model translates the caption into a pivot language,
+the backward model translates the pivot back into English. Paraphrases made elsewhere can be imported
+from a ``caption_id<TAB>text`` file instead.
 
-A paraphrase is useful to CMCL only if it is a different sentence: outputs equal to the caption
-after :func:`~unimo_plugin.formats.cmcl_candidates.text_key`, empty ones and repeats are dropped and counted. The result is a cmcl_raw
-file (``cmcl_raw.py``) aligned with the caption split, written in contiguous shards so that an
-interrupted run resumes by redoing only the shards without a manifest.
+A paraphrase is useful to CMCL only if it is a different sentence: outputs equal to the caption after
+:func:`~unimo_plugin.formats.cmcl_candidates.text_key`, empty ones and repeats are dropped and counted.
+The result is a cmcl_raw file (``formats/cmcl_candidates.py``) aligned with the caption split, written
+as one sharded run (``common/sharded_run.py``): contiguous shards of the captions, so that an
+interrupted run resumes by redoing only the shards not complete yet.
 """
 import os
-import shutil
-import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from fairseq.models.transformer import TransformerModel
-from tqdm import tqdm
 
-from ...common.artifacts import (
-    InputError,
-    atomic_output,
-    is_complete,
-    read_manifest,
-    shard_bounds,
-    shard_output,
-    write_manifest,
-)
-from ...formats.cmcl_candidates import KIND, read_captions, read_cmcl_raw, text_key, write_cmcl_raw
+from ...common.artifacts import InputError
+from ...common.sharded_run import ShardedRun, progress_bar
+from ...formats.caption_sets import captions_path, read_caption_records
+from ...formats.cmcl_candidates import cmcl_raw_path, concatenate_cmcl_raw, text_key, write_cmcl_raw
 
 LEVEL = "sentence"
 _IMPORT_BATCH = 1024  # captions per progress update when importing
@@ -37,7 +30,7 @@ _IMPORT_BATCH = 1024  # captions per progress update when importing
 
 @dataclass
 class ParaphraseStats:
-    """Counts of a run, kept in the output's manifest so that merged shards can sum them."""
+    """Counts of one output, kept in its manifest's run record (the merge sums them)."""
 
     captions: int = 0
     with_paraphrases: int = 0  # captions with at least one kept paraphrase
@@ -46,14 +39,11 @@ class ParaphraseStats:
     duplicates: int = 0  # dropped: equal to an earlier paraphrase of the same caption
     empty: int = 0  # dropped: nothing left after normalize
 
-    def add(self, other):
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-
 
 def select_paraphrases(caption, candidates, limit, stats):
     """Items of the first ``limit`` (None: all) ``(text, pivot)`` candidates that differ from the caption
-    and from each other after :func:`~unimo_plugin.formats.cmcl_candidates.text_key`; ``pivot=None`` leaves it out of the item."""
+    and from each other after :func:`~unimo_plugin.formats.cmcl_candidates.text_key`; ``pivot=None`` leaves it
+    out of the item."""
     source, seen, items = text_key(caption), set(), []
     for text, pivot in candidates:
         if limit is not None and len(items) == limit:
@@ -111,11 +101,12 @@ class BackTranslator:
         self._hubs = None
 
     def describe(self):
-        """What made the paraphrases, for the manifest."""
+        """What made the paraphrases, for the manifest (sampling is seeded per batch: its size too)."""
         return dict(method="back_translation", forward=os.path.abspath(self.forward),
                     backward=os.path.abspath(self.backward), checkpoint_file=self.checkpoint_file,
                     pivots=self.pivots, per_pivot=self.per_pivot, beam=self.beam, sampling=self.sampling,
-                    seed=self.seed, **self.sampling_args, **self.hub_overrides)
+                    seed=self.seed, **self.sampling_args, **self.hub_overrides,
+                    **({"batch_size": self.batch_size} if self.sampling else {}))
 
     def _load(self, model_dir):
         hub = TransformerModel.from_pretrained(model_dir, checkpoint_file=self.checkpoint_file,
@@ -175,27 +166,6 @@ def read_paraphrase_tsv(path, captions):
     return texts
 
 
-@dataclass
-class ShardResult:
-    """What one shard (or the unsharded output, or the merge) of a run did."""
-
-    output: str
-    skipped: bool = False  # already complete: left as it was
-    stats: ParaphraseStats = field(default_factory=ParaphraseStats)
-    seconds: float = 0.0
-    merged_shards: int = 0  # > 0 for the merged output of a sharded run
-
-    def summary(self):
-        if self.skipped:
-            return f"{self.output}: already complete, skipped"
-        s = self.stats
-        what = f"merged {self.merged_shards} shards: " if self.merged_shards else ""
-        rate = f" ({s.captions / self.seconds:.1f} captions/s)" if self.seconds and not self.merged_shards else ""
-        return (f"{self.output}: {what}{s.captions} captions, {s.with_paraphrases} with >= 1 paraphrase, "
-                f"{s.kept / max(s.captions, 1):.2f} kept per caption; dropped {s.identical} identical to the "
-                f"caption, {s.duplicates} duplicates, {s.empty} empty; {self.seconds:.1f}s{rate}")
-
-
 def _batches(start, end, size):
     """``[start, end)`` cut at multiples of ``size``: the same batches whichever shard holds them."""
     while start < end:
@@ -204,54 +174,30 @@ def _batches(start, end, size):
         start = stop
 
 
-def _write_shard(captions, start, end, output, candidates, batch_size, per_caption, content, source, progress):
-    result, t0 = ShardResult(output), time.time()
-    items = []
-    with tqdm(total=end - start, unit="caption", desc=os.path.basename(output), disable=not progress) as bar:
-        for lo, hi in _batches(start, end, batch_size):
-            for caption, cands in zip(captions[lo:hi], candidates(lo, hi)):
-                items.append(select_paraphrases(caption["text"], cands, per_caption, result.stats))
-            bar.update(hi - lo)
-    write_cmcl_raw(output, captions[start:end], items, content, source=source, per_caption=per_caption,
-                   caption_range=[start, end], stats=asdict(result.stats))
-    result.seconds = time.time() - t0
-    return result
+class _ParaphraseRun(ShardedRun):
+    def __init__(self, pairs_dir, split, output, captions, candidates, batch_size, per_caption, content, source,
+                 inputs, num_shards):
+        super().__init__(output, dict(content=content, per_caption=per_caption, paraphrases=source["paraphrases"]),
+                         dict(inputs, captions=[captions_path(pairs_dir, split)]), num_shards)
+        self.captions, self.candidates, self.batch_size = captions, candidates, batch_size
+        self.per_caption, self.content, self.source = per_caption, content, source
 
+    def count_items(self):
+        return len(self.captions)
 
-def _merge_shards(output, captions, num_shards, results, overwrite):
-    """Concatenate the complete shards into ``output``; kept as it is unless stale or ``overwrite``.
+    def write_shard(self, shard, progress):
+        stats, items = ParaphraseStats(), []
+        with progress_bar(shard.end - shard.start, shard.output, "caption", progress) as bar:
+            for lo, hi in _batches(shard.start, shard.end, self.batch_size):
+                for caption, cands in zip(self.captions[lo:hi], self.candidates(lo, hi)):
+                    items.append(select_paraphrases(caption["text"], cands, self.per_caption, stats))
+                bar.update(hi - lo)
+        write_cmcl_raw(shard.output, self.captions[shard.start:shard.end], items, self.content, source=self.source)
+        return asdict(stats)
 
-    Each shard is checked against its captions, then copied as bytes: memory holds one shard at a time.
-    """
-    shards = [shard_output(output, num_shards, k) for k in range(num_shards)]
-    missing = [s for s in shards if not is_complete(s)]
-    if missing:
-        raise ValueError(f"cannot merge into {output}: {len(missing)} shard(s) not complete yet: "
-                         + ", ".join(missing))
-    manifests = [read_manifest(s) for s in shards]
-    for key in ("content", "source", "per_caption"):
-        if any(m[key] != manifests[0][key] for m in manifests):
-            raise ValueError(f"cannot merge into {output}: its shards differ in {key} (rerun the odd ones "
-                             "with --overwrite)")
-    rewritten = any(not r.skipped for r in results)
-    merged = ShardResult(output, skipped=is_complete(output) and not (overwrite or rewritten),
-                         merged_shards=num_shards)
-    if merged.skipped:
-        return merged
-    t0 = time.time()
-    with atomic_output(output) as tmp, open(tmp, "wb") as out:
-        for k, (shard, manifest) in enumerate(zip(shards, manifests)):
-            start, end = shard_bounds(len(captions), num_shards, k)
-            read_cmcl_raw(shard, captions[start:end], "text")
-            with open(shard, "rb") as f:
-                shutil.copyfileobj(f, out)
-            merged.stats.add(ParaphraseStats(**manifest["stats"]))
-    first, stats = manifests[0], merged.stats
-    write_manifest(output, KIND, content=first["content"], captions=len(captions), items=stats.kept,
-                   captions_with_items=stats.with_paraphrases, source=first["source"],
-                   per_caption=first["per_caption"], merged_shards=num_shards, stats=asdict(stats))
-    merged.seconds = time.time() - t0
-    return merged
+    def concatenate(self, shards, output):
+        concatenate_cmcl_raw([(s.output, s.start, s.end) for s in shards], output, self.captions, "text",
+                             self.content, source=self.source)
 
 
 def paraphrase_split(pairs_dir, split, output=None, translator=None, import_file=None, per_caption=None,
@@ -267,15 +213,12 @@ def paraphrase_split(pairs_dir, split, output=None, translator=None, import_file
         raise ValueError("give either translation models or an --import file")
     if per_caption is not None and per_caption < 1:
         raise ValueError(f"--per-caption must be positive, got {per_caption}")
-    output = output or os.path.join(pairs_dir, f"{split}.cmcl_raw.paraphrases.jsonl")
-    shard_ids = range(num_shards) if shard_id is None else [shard_id]
-    for k in shard_ids:
-        shard_bounds(0, num_shards, k)  # validates the shard id before any work
-    captions = read_captions(pairs_dir, split)
+    captions = read_caption_records(pairs_dir, split)
     source = {"pairs": os.path.abspath(pairs_dir), "split": split}
     if translator is not None:
         content, batch_size = "paraphrases/back_translation", translator.batch_size
         source["paraphrases"] = translator.describe()
+        inputs = {"forward": [translator.forward], "backward": [translator.backward]}
 
         def candidates(lo, hi):
             return translator([c["text"] for c in captions[lo:hi]], seed_key=lo)
@@ -283,18 +226,22 @@ def paraphrase_split(pairs_dir, split, output=None, translator=None, import_file
         imported = read_paraphrase_tsv(import_file, captions)
         content, batch_size = "paraphrases/import", _IMPORT_BATCH
         source["paraphrases"] = {"method": "import", "file": os.path.abspath(import_file)}
+        inputs = {"import": [import_file]}
 
         def candidates(lo, hi):
             return [[(text, None) for text in texts] for texts in imported[lo:hi]]
-    results = []
-    for k in shard_ids:
-        output_k = shard_output(output, num_shards, k)
-        if is_complete(output_k) and not overwrite:
-            results.append(ShardResult(output_k, skipped=True))
-            continue
-        start, end = shard_bounds(len(captions), num_shards, k)
-        results.append(_write_shard(captions, start, end, output_k, candidates, batch_size, per_caption,
-                                    content, source, progress))
-    if merge and num_shards > 1:
-        results.append(_merge_shards(output, captions, num_shards, results, overwrite))
-    return results
+    run = _ParaphraseRun(pairs_dir, split, output or cmcl_raw_path(pairs_dir, split, "paraphrases"), captions,
+                         candidates, batch_size, per_caption, content, source, inputs, num_shards)
+    return run.run(None if shard_id is None else [shard_id], merge=merge, overwrite=overwrite, progress=progress)
+
+
+def summary(result):
+    """The line a script prints for one output."""
+    if result.skipped:
+        return f"{result.output}: already complete, skipped"
+    s = ParaphraseStats(**result.stats)
+    what = f"merged {result.merged_shards} shards: " if result.merged_shards else ""
+    rate = f" ({s.captions / result.seconds:.1f} captions/s)" if result.seconds and not result.merged_shards else ""
+    return (f"{result.output}: {what}{s.captions} captions, {s.with_paraphrases} with >= 1 paraphrase, "
+            f"{s.kept / max(s.captions, 1):.2f} kept per caption; dropped {s.identical} identical to the "
+            f"caption, {s.duplicates} duplicates, {s.empty} empty; {result.seconds:.1f}s{rate}")

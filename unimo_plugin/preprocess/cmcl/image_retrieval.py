@@ -8,7 +8,7 @@ By labels (the detector's class probabilities): a region votes for its top class
 background (class 0) and its confidence is at least ``conf_thresh``. ``jaccard`` compares the sets of
 labels; ``weighted`` compares label histograms in which each region adds its confidence (three people
 weigh more than one), by cosine or by weighted Jaccard (sum of minima over sum of maxima). Candidates
-are the images sharing a label, found by chunked sparse products as in tfidf_negatives.py.
+are the images sharing a label, found by chunked sparse products (search.py).
 By features (stores without class probabilities): cosine of the L2-normalised mean region features,
 searched with a faiss inner-product index.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...common.artifacts import InputError
-from .tfidf_negatives import (
+from .search import (
     MAX_PRODUCTS,
     faiss_index,
     group_ids,

@@ -13,7 +13,8 @@ from fairseq.data import Dictionary
 from ...common.artifacts import InputError, write_manifest
 from ...formats import cmcl_sidecars
 from ...formats.bpe import BpeTokenizer
-from ...formats.cmcl_candidates import read_captions, read_cmcl_raw, text_key
+from ...formats.caption_sets import read_caption_records
+from ...formats.cmcl_candidates import cmcl_raw_path, read_cmcl_raw, text_key
 from ...formats.region_store import open_region_store_of
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,8 @@ FIELDS = {"paraphrases": "text", "negatives": "text", "texts": "text", "images":
 
 def default_inputs(pairs_dir, split):
     """The files the rewriting and retrieval scripts write by default: ``{split}.cmcl_raw.{kind}*.jsonl``."""
-    return {kind: sorted(glob.glob(os.path.join(pairs_dir, f"{split}.cmcl_raw.{kind}*.jsonl"))) for kind in FIELDS}
+    return {kind: sorted(glob.glob(cmcl_raw_path(glob.escape(pairs_dir), glob.escape(split), kind + "*")))
+            for kind in FIELDS}
 
 
 def _merge(files, captions, field):
@@ -42,7 +44,7 @@ def _merge(files, captions, field):
 
 def build_cmcl_sidecars(pairs_dir, split, dict_path, bpe_cfg, inputs):
     """Write the sidecars of ``PAIRS/{split}`` from ``inputs`` (kind -> list of cmcl_raw files)."""
-    captions = read_captions(pairs_dir, split)
+    captions = read_caption_records(pairs_dir, split)
     prefix = os.path.join(pairs_dir, split)
     dictionary = Dictionary.load(dict_path)
     tokenize = BpeTokenizer(bpe_cfg)

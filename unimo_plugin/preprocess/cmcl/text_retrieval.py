@@ -2,7 +2,7 @@
 
 UNIMO pairs such a sentence with the caption's image as one more positive. Similarity is TF-IDF cosine
 (fitted on corpus and captions together, searched exactly by the chunked sparse products of
-tfidf_negatives.py), or the cosine of sentence embeddings from a sentence-transformers model the user
+search.py), or the cosine of sentence embeddings from a sentence-transformers model the user
 supplies, searched with a faiss inner-product index. Corpus sentences count once (repeats under
 ``text_key`` are dropped); a sentence equal to a true caption of the image is skipped, as it is the
 caption itself and not a retrieved text.
@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ...common.text_files import iter_lines
 from ...formats.cmcl_candidates import text_key
-from .tfidf_negatives import (
+from .search import (
     MAX_PRODUCTS,
     Groups,
     faiss_index,

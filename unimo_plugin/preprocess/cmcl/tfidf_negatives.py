@@ -1,205 +1,39 @@
-"""Sentence-level hard negatives for CMCL (X-) by TF-IDF, and the search and run machinery that the
-image (XI) and text (XT) retrievals share.
+"""Sentence-level hard negatives for CMCL (X-) by TF-IDF, and the options and main of the CMCL retrieval
+scripts (this one, retrieve_images.py and retrieve_texts.py).
 
 A hard negative is a caption of ANOTHER image that shares many of the caption's weighted words:
 close in text, wrong for the image. A candidate that (nearly) repeats any true caption of the image
 (cosine >= ``duplicate_threshold``, or the same text after :func:`text_key`) would be a false negative
 and is skipped; texts repeated across images are offered once.
 
-Scale: there is never an N x N matrix. Queries go in chunks (whole images at a time, at most
-``chunk_size`` queries and ``max_products`` multiply-adds of their sparse product with the collection),
-each chunk's sparse scores are reduced to a top-k on the spot, and chunks can run on worker processes.
-The exact search costs, per query, the summed document frequency of its terms: words in most captions
-("the", "of") make it quadratic, which ``max_df``/``stop_words`` remove. With ``faiss=True`` candidates
-come from an inner-product index over randomly projected TF-IDF vectors instead and are scored exactly.
+Queries go in chunks of whole images through the search kit of ``search.py``. The exact search costs,
+per query, the summed document frequency of its terms: words in most captions ("the", "of") make it
+quadratic, which ``max_df``/``stop_words`` remove. With ``faiss=True`` candidates come from an
+inner-product index over randomly projected TF-IDF vectors instead and are scored exactly.
 """
-import json
 import logging
-import os
-import shutil
-import time
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.random_projection import SparseRandomProjection
-from tqdm import tqdm
 
-from ...common.artifacts import (
-    InputError,
-    atomic_output,
-    is_complete,
-    manifest_path,
-    read_manifest,
-    shard_bounds,
-    shard_output,
-    write_manifest,
+from ...common.artifacts import manifest_path, read_manifest
+from ...formats.cmcl_candidates import text_key
+from .retrieval_run import retrieve_split
+from .search import (
+    MAX_PRODUCTS,
+    Groups,
+    faiss_index,
+    fit_tfidf,
+    group_ids,
+    map_chunks,
+    plan_chunks,
+    product_costs,
+    ragged_arange,
+    top_k_row,
 )
-from ...common.parallel import ordered_map
-from ...formats.cmcl_candidates import KIND, read_captions, read_cmcl_raw, text_key, write_cmcl_raw
 
 logger = logging.getLogger(__name__)
-
-# Multiply-adds of one chunk's sparse product: its result (about 12 bytes an entry) stays near 0.4 GB.
-MAX_PRODUCTS = 1 << 25
-
-
-
-def group_ids(values):
-    """Ids 0..G-1 in order of first appearance, as an int64 array, and G."""
-    ids = {}
-    return np.array([ids.setdefault(v, len(ids)) for v in values], dtype=np.int64), len(ids)
-
-
-class Groups:
-    """Members of each group of ``group_of`` (an int array of group ids 0..G-1), in index order."""
-
-    def __init__(self, group_of, num_groups):
-        self.order = np.argsort(group_of, kind="stable")
-        self.bounds = np.searchsorted(group_of[self.order], np.arange(num_groups + 1))
-
-    def __getitem__(self, group):
-        return self.order[self.bounds[group]:self.bounds[group + 1]]
-
-    def members(self, groups):
-        return np.concatenate([self[g] for g in groups]) if len(groups) else np.zeros(0, np.int64)
-
-
-def fit_tfidf(texts, stop_words=None, max_df=1.0, min_df=1, sublinear_tf=False):
-    """scikit-learn's TF-IDF (L2-normalised rows, so dot products are cosines) as a float32 CSR matrix."""
-    vectorizer = TfidfVectorizer(stop_words=stop_words, max_df=max_df, min_df=min_df, sublinear_tf=sublinear_tf,
-                                 dtype=np.float32)
-    try:
-        return vectorizer.fit_transform(texts).tocsr()
-    except ValueError as e:  # e.g. every word pruned by max_df/min_df/stop_words
-        raise ValueError(f"TF-IDF: {e}") from None
-
-
-def product_costs(queries, collection):
-    """Per query row, the multiply-adds (= candidates at most) of its sparse product with ``collection``."""
-    frequency = np.bincount(collection.indices, minlength=collection.shape[1]).astype(np.int64)
-    present = sp.csr_matrix((np.ones_like(queries.data, np.int64), queries.indices, queries.indptr),
-                            shape=queries.shape)
-    return present @ frequency
-
-
-def plan_chunks(sizes, costs, chunk_size, max_products=MAX_PRODUCTS):
-    """Consecutive groups as [start, end) ranges of at most ``chunk_size`` queries and ``max_products``
-    cost (a single group over either limit gets a chunk of its own)."""
-    if chunk_size < 1:
-        raise ValueError(f"chunk size must be positive, got {chunk_size}")
-    chunks, start, rows, cost = [], 0, 0, 0
-    for group, (size, group_cost) in enumerate(zip(sizes, costs)):
-        if group > start and (rows + size > chunk_size or cost + group_cost > max_products):
-            chunks.append((start, group))
-            start, rows, cost = group, 0, 0
-        rows, cost = rows + size, cost + group_cost
-    if start < len(sizes):
-        chunks.append((start, len(sizes)))
-    return chunks
-
-
-def top_k_row(cols, vals, k, tie_rank, excluded=None, keys=None, min_score=None):
-    """The best ``k`` candidates of one query as (columns, scores), best first.
-
-    Ties go to the lower ``tie_rank[column]`` (a seeded permutation), so the answer depends only on the
-    candidate set, never on the order a sparse product lists it. Columns in ``excluded``, scores
-    below ``min_score`` and, with ``keys``, columns repeating the key of a better one are skipped. Only the
-    top of the row is sorted; it grows until k candidates survive or the row is used up.
-    """
-    if min_score is not None:
-        keep = vals >= min_score
-        cols, vals = cols[keep], vals[keep]
-    n = len(vals)
-    m = k + (0 if excluded is None else len(excluded))
-    while True:
-        top = np.flatnonzero(vals >= np.partition(vals, n - m)[n - m]) if m < n else np.arange(n)
-        top = top[np.lexsort((tie_rank[cols[top]], -vals[top]))]
-        if excluded is not None and len(excluded):
-            top = top[~np.isin(cols[top], excluded)]
-        if keys is not None:
-            _, first = np.unique(keys[cols[top]], return_index=True)
-            top = top[np.sort(first)]
-        if len(top) >= k or m >= n:
-            return cols[top[:k]], vals[top[:k]]
-        m *= 2
-
-
-def ragged_arange(counts):
-    """0..c-1 for each count c, concatenated: positions inside variable-length runs."""
-    return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-
-
-def top_k_arrays(found, num_queries, k):
-    """(indices, scores) arrays, (num_queries, k), from each query's (columns, scores); -1 and 0 pad."""
-    indices, scores = np.full((num_queries, k), -1, np.int64), np.zeros((num_queries, k), np.float32)
-    for row, (cols, vals) in enumerate(found):
-        indices[row, :len(cols)], scores[row, :len(cols)] = cols, vals
-    return indices, scores
-
-
-_WORK = None
-
-
-def _set_work(work):
-    global _WORK
-    _WORK = work
-
-
-def _run_work(chunk):
-    return _WORK(chunk)
-
-
-def map_chunks(work, chunks, sizes, workers=1, progress=True, desc=None):
-    """``work(chunk)`` for each chunk, in order, on ``workers`` processes (``work`` is pickled once into
-    each); the progress bar counts the ``sizes`` (queries) of the chunks done."""
-    try:
-        with tqdm(total=int(sum(sizes)), desc=desc, unit="query", disable=not progress) as bar:
-            for size, result in zip(sizes, ordered_map(_run_work, chunks, workers, _set_work, (work,))):
-                bar.update(size)
-                yield result
-    finally:
-        _set_work(None)
-
-
-def faiss_index(vectors, nlist=0, nprobe=16, seed=0, threads=1):
-    """An inner-product faiss index over ``vectors`` ((n, d), L2-normalised rows: scores are cosines).
-
-    ``nlist`` 0 searches exactly (flat); ``nlist`` > 0 clusters the vectors (k-means seeded by ``seed``)
-    and searches the ``nprobe`` nearest clusters, for collections too large for a flat scan.
-    """
-    import faiss
-
-    faiss.omp_set_num_threads(max(1, threads))
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    dim = vectors.shape[1]
-    if not nlist:
-        index = faiss.IndexFlatIP(dim)
-    else:
-        if nlist > len(vectors):
-            raise ValueError(f"--nlist {nlist} is more clusters than the {len(vectors)} vectors to index")
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = seed
-        index.train(vectors)
-        index.nprobe = nprobe
-    index.add(vectors)
-    return index
-
-
-def index_top_k(index, vectors_of, num_queries, m, k, tie_rank, excluded, chunk_size, progress=False, desc=None,
-                ids=None, min_score=None):
-    """Per query, in chunks of ``chunk_size``: the ``m`` nearest entries of a faiss ``index`` reduced by
-    :func:`top_k_row` (``excluded[query]`` skipped, ties by ``tie_rank``). ``vectors_of(start, end)`` gives
-    the query vectors; ``ids`` maps index entries to columns (default: the same)."""
-    def search(span):
-        sims, found = index.search(vectors_of(*span), m)
-        hits = found >= 0
-        return [top_k_row(found[i][hits[i]] if ids is None else ids[found[i][hits[i]]], sims[i][hits[i]], k,
-                          tie_rank, excluded[span[0] + i], min_score=min_score) for i in range(len(found))]
-
-    spans = [(a, min(a + chunk_size, num_queries)) for a in range(0, num_queries, chunk_size)]
-    return (found for chunk in map_chunks(search, spans, [b - a for a, b in spans], 1, progress, desc)
-            for found in chunk)
 
 
 class _Negatives:
@@ -328,96 +162,28 @@ def negative_items(captions, indices, scores):
             for row, row_scores in zip(indices, scores)]
 
 
-# Running a retrieval command: one shard of a caption split in, one cmcl_raw file out.
+# Running a retrieval script: one shard of a caption split in, one cmcl_raw file out.
 
-def default_output(pairs_dir, split, what):
-    return os.path.join(pairs_dir, f"{split}.cmcl_raw.{what.replace('/', '.')}.jsonl")
+def run_retrieval(args, what, field, retrieve, inputs=dict):
+    """A retrieval command's work on its parsed options ``args``: shard ``args.shard_id`` of
+    ``args.num_shards``, or with ``args.merge`` the merge of the shards (``retrieval_run.retrieve_split``);
+    prints what it did and returns the output's manifest.
 
-
-def run_retrieval(args, what, field, retrieve):
-    """A retrieval command's work on its parsed options ``args``: one shard, or with ``args.merge`` the
-    merge of the shards; returns the output's manifest.
-
-    ``retrieve(captions, start, end)`` gives the items of captions[start:end] and a dict of statistics
-    of its own. A complete shard (file and manifest) is skipped, so a rerun resumes an interrupted run.
-    The options that shape the result go to the manifest: shards made with different ones are not merged.
+    ``retrieve(captions, start, end)`` gives the items of captions[start:end] and a dict of statistics of
+    its own; ``inputs()`` gives the files it reads (name -> paths). The options that shape the result go to
+    the manifest: shards made with other options or from other inputs are refused.
     """
     options = {name: value for name, value in sorted(vars(args).items()) if name not in _RUN_OPTIONS}
-    captions = read_captions(args.pairs, args.split)
-    output = args.output or default_output(args.pairs, args.split, what)
-    if args.merge:
-        statistics = merge_retrieval_shards(output, captions, args.num_shards, field)
-    else:
-        output = shard_output(output, args.num_shards, args.shard_id)
-        if is_complete(output):
-            print(f"{output}: already complete, skipped (remove {manifest_path(output)} to redo it)")
-            return read_manifest(output)
-        start, end = shard_bounds(len(captions), args.num_shards, args.shard_id)
-        t0 = time.time()
-        items, own = retrieve(captions, start, end)
-        statistics = dict(item_statistics(*counts_and_scores(items), args.per_caption), **own,
-                          seconds=round(time.time() - t0, 1))
-        write_cmcl_raw(output, captions[start:end], items, what, pairs=os.path.abspath(args.pairs),
-                       split=args.split, caption_range=[start, end], num_shards=args.num_shards,
-                       shard_id=args.shard_id, options=options, statistics=statistics)
-    print(f"{output}:")
-    for name, value in statistics.items():
+    result = retrieve_split(args.pairs, args.split, what, field, retrieve, options, inputs(), args.output,
+                            args.num_shards, args.shard_id, args.merge)
+    if result.skipped:
+        print(f"{result.output}: already complete, skipped (remove {manifest_path(result.output)} to redo it)")
+    print(f"{result.output}:")
+    for name, value in result.stats.items():
         print(f"  {name}: {value}")
-    return read_manifest(output)
+    return read_manifest(result.output)
 
 
 # Options of how a retrieval runs, not of what it finds.
 _RUN_OPTIONS = {"pairs", "split", "output", "chunk_size", "max_products", "merge", "no_progress", "num_shards",
                 "shard_id", "workers"}
-
-
-def counts_and_scores(items):
-    """Items per caption and all scores, as arrays."""
-    return (np.array([len(caption_items) for caption_items in items], np.int64),
-            np.array([item["score"] for caption_items in items for item in caption_items], np.float64))
-
-
-def item_statistics(counts, scores, k):
-    """What a retrieval output holds: counts of items per caption, score quantiles."""
-    quantiles = np.round(np.quantile(scores, [0, 0.5, 1]), 4).tolist() if len(scores) else [None] * 3
-    return {"captions": len(counts), "items": int(counts.sum()),
-            "items_per_caption": round(float(counts.mean()), 3) if len(counts) else 0.0,
-            "captions_without_items": int((counts == 0).sum()),
-            f"captions_with_fewer_than_{k}": int((counts < k).sum()),
-            "score_min_median_max": quantiles,
-            "score_mean": round(float(scores.mean()), 4) if len(scores) else None}
-
-
-def merge_retrieval_shards(output, captions, num_shards, field):
-    """Concatenate the complete shard files of ``output`` in order, each checked against its captions."""
-    if is_complete(output):
-        print(f"{output}: already complete, skipped (remove {manifest_path(output)} to redo it)")
-        return read_manifest(output)["statistics"]
-    shards = [shard_output(output, num_shards, s) for s in range(num_shards)]
-    missing = [s for s in shards if not is_complete(s)]
-    if missing:
-        raise ValueError(f"cannot merge {output}: {len(missing)} of {num_shards} shards are not complete "
-                         f"({', '.join(missing)})")
-    manifests = [read_manifest(s) for s in shards]
-    for key in ("content", "options"):
-        if len({json.dumps(m.get(key), sort_keys=True) for m in manifests}) > 1:
-            raise ValueError(f"cannot merge {output}: its shards differ in {key}")
-    counts, scores = [], []
-    with atomic_output(output) as tmp, open(tmp, "wb") as out:
-        for shard, manifest in zip(shards, manifests):
-            start, end = manifest["caption_range"]
-            if [start, end] != list(shard_bounds(len(captions), num_shards, manifest["shard_id"])):
-                raise InputError(shard, f"covers captions [{start}, {end}) of another caption split")
-            # Checked, then copied as bytes: memory holds one shard at a time.
-            shard_counts, shard_scores = counts_and_scores(read_cmcl_raw(shard, captions[start:end], field))
-            counts.append(shard_counts)
-            scores.append(shard_scores)
-            with open(shard, "rb") as f:
-                shutil.copyfileobj(f, out)
-    k = manifests[0]["options"]["per_caption"]
-    statistics = item_statistics(np.concatenate(counts), np.concatenate(scores), k)
-    write_manifest(output, KIND, content=manifests[0]["content"], captions=len(captions),
-                   items=statistics["items"], captions_with_items=len(captions) - statistics["captions_without_items"],
-                   pairs=manifests[0]["pairs"], split=manifests[0]["split"], merged_from=shards,
-                   options=manifests[0]["options"], statistics=statistics)
-    return statistics

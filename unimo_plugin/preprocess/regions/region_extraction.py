@@ -3,16 +3,29 @@
 Each image (id = file stem) becomes one store entry: its detected regions (bottom-up-attention
 selection), or the given boxes of a ``--boxes`` file pooled as they are. Images are decoded by
 DataLoader workers and run through the detector in batches. Like the importer, the images are split
-into contiguous shards, each its own store, so an interrupted run resumes by redoing only the shards
-without a manifest, and ``merge`` concatenates the shards into the final store.
+into contiguous shards of one sharded run (``common/sharded_run.py``), each its own store, so an
+interrupted run resumes by redoing only the shards not complete yet, and ``merge`` concatenates the
+shards into the final store.
 
-Boxes files map an image file name or id to boxes ``x1, y1, x2, y2`` in original pixels, either as
-JSON ``{"image": [[x1, y1, x2, y2], ...], ...}`` or as a TSV with one box per line
-``image<TAB>x1<TAB>y1<TAB>x2<TAB>y2``.
+A boxes file gives boxes ``x1, y1, x2, y2`` in original pixels per image, as
+
+- JSON: an object keyed by image whose values are the image's boxes ``[[x1, y1, x2, y2], ...]``, or
+  records holding them under ``"boxes"`` (other fields, e.g. ``"classes"``, are ignored)::
+
+      {"img1.jpg": [[0, 0, 10, 10], ...], ...}
+      {"391895": {"boxes": [[0, 0, 10, 10], ...], "classes": [...]}, ...}
+
+- TSV: one box per line, ``image<TAB>x1<TAB>y1<TAB>x2<TAB>y2``.
+
+An image is named by its file name (folders allowed), its id (the file stem) or, as caption files
+such as Karpathy's ``dataset_coco.json`` name COCO images (``cocoid``), by the number in its file
+name: ``391895`` or ``000000391895`` for ``COCO_val2014_000000391895.jpg``.
 """
+import inspect
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -22,15 +35,16 @@ import torchvision
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.functional import to_tensor
-from tqdm import tqdm
 
-from ...common.artifacts import InputError, is_complete, shard_bounds, shard_output
-from ...formats.region_store import RegionStoreWriter
-from ...models.region_detector import build_detector
-from .region_shards import ShardResult, merge_shards
+from ...common.artifacts import InputError
+from ...models.region_detector import RegionDetector, build_detector
+from .region_shards import RegionStoreRun
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-_MAX_REPORTED = 10  # bad images quoted in the summary under skip_bad
+DETECTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(RegionDetector).parameters.items()}
+_BOXES_SHAPE = ("expected a JSON object mapping each image (file name, id or the number in its file name) to "
+                "[[x1, y1, x2, y2], ...] or to {\"boxes\": [[x1, y1, x2, y2], ...], ...}")
+_NUMBER = re.compile(r"(\d+)\D*$")  # the last number of a file stem: the id COCO's file names carry
 
 
 def list_images(image_dir, image_list=None):
@@ -67,6 +81,11 @@ def _box_key(name):
     return Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else name
 
 
+def _number(name):
+    match = _NUMBER.search(name)
+    return None if match is None else str(int(match.group(1)))
+
+
 def _checked_box(values, path, where, line=None):
     try:
         box = [float(v) for v in values]
@@ -90,13 +109,19 @@ def read_boxes_file(path):
             except json.JSONDecodeError as e:
                 raise InputError(path, f"invalid JSON: {e.msg}", e.lineno) from None
         if not isinstance(mapping, dict):
-            raise InputError(path, "expected a JSON object mapping image file or id to [[x1, y1, x2, y2], ...]")
+            raise InputError(path, f"{_BOXES_SHAPE}; found a JSON {type(mapping).__name__}")
         for name, entries in mapping.items():
             key = _box_key(name)
             if key in boxes:
                 raise InputError(path, f"image {name!r}: its id {key!r} is listed twice")
+            if isinstance(entries, dict):
+                if "boxes" not in entries:
+                    raise InputError(path, f"image {name!r}: a record without \"boxes\" (it has "
+                                           f"{', '.join(map(repr, entries)) or 'no fields'}); {_BOXES_SHAPE}")
+                entries = entries["boxes"]
             if not isinstance(entries, list) or not entries:
-                raise InputError(path, f"image {name!r}: expected a non-empty list of [x1, y1, x2, y2] boxes")
+                raise InputError(path, f"image {name!r}: expected a non-empty list of [x1, y1, x2, y2] boxes; "
+                                       f"{_BOXES_SHAPE}")
             boxes[key] = [_checked_box(b, path, f"image {name!r} box {i}") for i, b in enumerate(entries)]
     else:
         with open(path, encoding="utf-8") as f:
@@ -112,6 +137,36 @@ def read_boxes_file(path):
         if not boxes:
             raise InputError(path, "lists no boxes")
     return {key: np.asarray(b, np.float32) for key, b in boxes.items()}
+
+
+def boxes_of_images(boxes, images, path):
+    """``{image_id: boxes}`` of ``images`` (``(image_id, path)`` pairs) from a boxes file's entries, which
+    name an image by its id (file stem) or by the number in its file name. An image without boxes, or a
+    number that two images carry, is an error that says how the file must name them."""
+    by_number = {}
+    for image_id, _ in images:
+        if image_id not in boxes and _number(image_id) is not None:
+            by_number.setdefault(_number(image_id), []).append(image_id)
+    numbered = {}
+    for key, value in boxes.items():
+        number = str(int(key)) if re.fullmatch(r"\d+", key, re.ASCII) else None
+        owners = by_number.get(number, [])
+        if len(owners) > 1:
+            raise InputError(path, f"image {key!r}: the number {number} is in the file names of {', '.join(owners)}: "
+                                   f"name the image by its file name instead")
+        if owners and owners[0] in numbered:
+            raise InputError(path, f"image {key!r}: another key names image {owners[0]!r} by the same number")
+        if owners:
+            numbered[owners[0]] = value
+    found = {image_id: boxes[image_id] if image_id in boxes else numbered.get(image_id) for image_id, _ in images}
+    missing = [image_path for image_id, image_path in images if found[image_id] is None]
+    if missing:
+        listed = ", ".join(map(repr, list(boxes)[:3]))
+        raise InputError(path, f"no boxes for {len(missing)} of {len(images)} image(s): {', '.join(missing[:5])}"
+                               f"{' ...' if len(missing) > 5 else ''}. The file must name each image by its file "
+                               f"name, its id (the file stem, e.g. {images[0][0]!r}) or the number in its file name; "
+                               f"it names {listed}{' ...' if len(boxes) > 3 else ''}")
+    return found
 
 
 class ImageFiles(Dataset):
@@ -137,6 +192,56 @@ class ImageFiles(Dataset):
             return image_id, path, f"cannot read image: {e}"
 
 
+class _ExtractionRun(RegionStoreRun):
+    def __init__(self, images, output, config, weights, random_init, seed, image_list, boxes_file, batch_size,
+                 device, dtype, skip_bad, workers, num_shards, image_dir):
+        options = dict(config, random_init=random_init, seed=seed if random_init else None, batch_size=batch_size,
+                       dtype=dtype, skip_bad=skip_bad, torchvision=torchvision.__version__)
+        inputs = {"images": [path for _, path in images], "image_list": [image_list] if image_list else [],
+                  "boxes": [boxes_file] if boxes_file else [], "weights": [weights] if weights else []}
+        super().__init__(output, options, inputs, num_shards)
+        self.images, self.config, self.weights, self.random_init, self.seed = images, config, weights, random_init, seed
+        self.image_list, self.boxes_file, self.batch_size, self.device, self.dtype = (image_list, boxes_file,
+                                                                                       batch_size, device, dtype)
+        self.skip_bad, self.workers, self.image_dir = skip_bad, workers, image_dir
+
+    def count_items(self):
+        return len(self.images)
+
+    def prepare(self, shards):
+        # Boxes are checked, and the detector built (and loaded), only when some shard has work.
+        self.boxes = None
+        if self.boxes_file is not None:
+            wanted = [image for shard in shards for image in self.images[shard.start:shard.end]]
+            self.boxes = boxes_of_images(read_boxes_file(self.boxes_file), wanted, self.boxes_file)
+        self.detector = build_detector(self.weights, self.random_init, self.seed, **self.config).to(self.device)
+
+    def store_args(self):
+        options = dict(self.detector.config, weights=_absolute(self.weights), random_init=self.random_init,
+                       seed=self.seed, image_list=_absolute(self.image_list), boxes=_absolute(self.boxes_file),
+                       batch_size=self.batch_size, skip_bad=self.skip_bad, torchvision=torchvision.__version__)
+        return dict(feature_dim=self.detector.feature_dim, feature_dtype=self.dtype,
+                    num_classes=self.detector.num_classes, source=[os.path.abspath(self.image_dir)], options=options)
+
+    def regions(self, shard):
+        loader = DataLoader(ImageFiles(self.images[shard.start:shard.end]), batch_size=self.batch_size,
+                            num_workers=self.workers, collate_fn=list)
+        for batch in loader:
+            good = [(image_id, path, image) for image_id, path, image in batch if not isinstance(image, str)]
+            regions = iter(self.detector.extract(
+                [image.to(self.device) for _, _, image in good],
+                None if self.boxes is None else [torch.from_numpy(self.boxes[image_id]) for image_id, _, _ in good])
+                if good else [])
+            for image_id, path, image in batch:
+                if isinstance(image, str):  # the decoding error
+                    yield path, None, image
+                    continue
+                region = next(regions)
+                height, width = image.shape[-2:]
+                yield path, None, (image_id, width, height, *(region[k].cpu().numpy()
+                                                              for k in ("boxes", "features", "cls_probs")))
+
+
 def extract_regions(image_dir, output, detector_config=None, weights=None, random_init=False, seed=0,
                     image_list=None, boxes_file=None, batch_size=1, device="cpu", dtype="float16",
                     num_shards=1, shard_id=None, workers=1, merge=False, overwrite=False, skip_bad=False,
@@ -151,72 +256,14 @@ def extract_regions(image_dir, output, detector_config=None, weights=None, rando
     """
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: CUDA is not available on this machine")
-    shard_ids = range(num_shards) if shard_id is None else [shard_id]
-    for k in shard_ids:
-        shard_bounds(0, num_shards, k)  # validates the shard id before any work
-    images = list_images(image_dir, image_list)
-    boxes = None if boxes_file is None else read_boxes_file(boxes_file)
-    results, detector = [], None
-    for k in shard_ids:
-        output_k = shard_output(output, num_shards, k)
-        if is_complete(output_k) and not overwrite:
-            results.append(ShardResult(output_k, skipped=True))
-            continue
-        start, end = shard_bounds(len(images), num_shards, k)
-        if boxes is not None:
-            missing = [path for image_id, path in images[start:end] if image_id not in boxes]
-            if missing:
-                raise InputError(boxes_file, f"no boxes for {len(missing)} image(s): {', '.join(missing[:5])}"
-                                             f"{' ...' if len(missing) > 5 else ''}")
-        if detector is None:  # building (and loading) the detector only when some shard has work
-            detector = build_detector(weights, random_init, seed, **(detector_config or {})).to(device)
-        options = dict(detector.config, weights=_absolute(weights), random_init=random_init, seed=seed,
-                       image_list=_absolute(image_list), boxes=_absolute(boxes_file), batch_size=batch_size,
-                       skip_bad=skip_bad, torchvision=torchvision.__version__)
-        store_args = dict(feature_dim=detector.feature_dim, feature_dtype=dtype, num_classes=detector.num_classes,
-                          source=[os.path.abspath(image_dir)], options=options)
-        results.append(_extract_shard(detector, images[start:end], boxes, output_k, store_args, batch_size,
-                                      device, workers, skip_bad, progress))
-    if merge and num_shards > 1:
-        results.append(merge_shards(output, num_shards, results, overwrite))
-    return results
+    config = dict(DETECTOR_DEFAULTS, **(detector_config or {}))
+    run = _ExtractionRun(list_images(image_dir, image_list), output, config, weights, random_init, seed, image_list,
+                         boxes_file, batch_size, device, dtype, skip_bad, workers, num_shards, image_dir)
+    return run.run(None if shard_id is None else [shard_id], merge=merge, overwrite=overwrite, progress=progress)
 
 
 def _absolute(path):
     return None if path is None else os.path.abspath(path)
-
-
-def _extract_shard(detector, images, boxes, output, store_args, batch_size, device, workers, skip_bad, progress):
-    result, t0 = ShardResult(output), time.time()
-    loader = DataLoader(ImageFiles(images), batch_size=batch_size, num_workers=workers, collate_fn=list)
-    with RegionStoreWriter(output, **store_args) as writer, \
-            tqdm(total=len(images), unit="img", desc=os.path.basename(output), disable=not progress) as bar:
-        for batch in loader:
-            bar.update(len(batch))
-            good = []
-            for image_id, path, image in batch:
-                if not isinstance(image, str):
-                    good.append((image_id, path, image))
-                elif skip_bad:
-                    result.bad += 1
-                    if len(result.bad_examples) < _MAX_REPORTED:
-                        result.bad_examples.append(str(InputError(path, image)))
-                else:
-                    raise InputError(path, image)
-            if not good:
-                continue
-            given = None if boxes is None else [torch.from_numpy(boxes[image_id]) for image_id, _, _ in good]
-            regions = detector.extract([image.to(device) for _, _, image in good], given)
-            for (image_id, path, image), region in zip(good, regions):
-                height, width = image.shape[-2:]
-                try:
-                    writer.add(image_id, width, height, *(region[k].cpu().numpy()
-                                                          for k in ("boxes", "features", "cls_probs")))
-                except ValueError as e:  # e.g. features beyond the float16 range
-                    raise InputError(path, str(e)) from None
-                result.images, result.boxes = result.images + 1, result.boxes + len(region["boxes"])
-    result.seconds = time.time() - t0
-    return result
 
 
 def benchmark_extraction(backbone="resnet18", min_size=128, max_size=192, num_images=4, batch_size=1,

@@ -7,25 +7,23 @@ Formats (array columns of the TSVs are base64 of little-endian float32, one imag
 - ``npz``: folders of per-image ``.npz`` files with ``features, boxes, image_w, image_h`` and
   optionally ``cls_probs``; the image id is the file stem.
 
-The items (TSV lines, ``.npz`` files) are split into contiguous shards; each shard becomes its own
-store, so an interrupted run resumes by redoing only the shards that have no manifest yet.
+The items (TSV lines, ``.npz`` files) are split into contiguous shards of one sharded run
+(``common/sharded_run.py``); each shard becomes its own store, so an interrupted run resumes by
+redoing only the shards not complete yet, and the merge joins them by block copies.
 """
 import base64
 import binascii
 import csv
 import os
 import sys
-import time
 import zipfile
 from typing import NamedTuple, Optional
 
 import numpy as np
-from tqdm import tqdm
-
-from ...common.artifacts import InputError, is_complete, shard_bounds, shard_output
+from ...common.artifacts import InputError
 from ...common.parallel import ordered_map
-from ...formats.region_store import RegionStoreWriter, check_regions
-from .region_shards import ShardResult, merge_shards
+from ...formats.region_store import check_regions
+from .region_shards import RegionStoreRun
 
 TSV_COLUMNS = {
     "bua_tsv": ("image_id", "image_w", "image_h", "num_boxes", "boxes", "features"),
@@ -34,7 +32,6 @@ TSV_COLUMNS = {
 FORMATS = tuple(TSV_COLUMNS) + ("npz",)
 NPZ_KEYS = ("features", "boxes", "image_w", "image_h")
 _BATCH = 16  # items per task handed to a worker
-_MAX_REPORTED = 10  # bad items quoted in the summary under --skip-bad
 
 
 class _BadItem(Exception):
@@ -274,8 +271,6 @@ class _Items:
 
 def _resolve_num_classes(items, fmt, feature_dim, num_classes):
     if fmt == "bua_tsv":
-        if num_classes is not None:
-            raise ValueError("--num-classes does not apply to bua_tsv (it has no class probabilities)")
         return None
     if num_classes is not None:
         return num_classes
@@ -283,32 +278,29 @@ def _resolve_num_classes(items, fmt, feature_dim, num_classes):
     return None if record is None or record[5] is None else record[5].shape[1]
 
 
-def _import_shard(items, start, end, output, store_args, parse_args, skip_bad, workers, progress):
-    result, t0 = ShardResult(output), time.time()
-    with RegionStoreWriter(output, **store_args) as writer, \
-            tqdm(total=end - start, unit="img", desc=os.path.basename(output), disable=not progress) as bar:
-        for results in ordered_map(_parse_batch, items.tasks(start, end, **parse_args), workers):
-            for path, line, record in results:
-                bar.update(1)
-                if record is None:
-                    continue
-                error = None
-                if isinstance(record, str):
-                    error = InputError(path, record, line)
-                else:
-                    try:
-                        writer.add(*record)
-                        result.images, result.boxes = result.images + 1, result.boxes + len(record[3])
-                    except ValueError as e:
-                        error = InputError(path, str(e), line)
-                if error is not None:
-                    if not skip_bad:
-                        raise error
-                    result.bad += 1
-                    if len(result.bad_examples) < _MAX_REPORTED:
-                        result.bad_examples.append(str(error))
-    result.seconds = time.time() - t0
-    return result
+class _ImportRun(RegionStoreRun):
+    def __init__(self, inputs, output, fmt, feature_dim, dtype, max_boxes, num_classes, skip_bad, num_shards, workers):
+        super().__init__(output, {"format": fmt, "feature_dim": feature_dim, "dtype": dtype, "max_boxes": max_boxes,
+                                  "num_classes": num_classes, "skip_bad": skip_bad}, {"inputs": inputs}, num_shards)
+        self.inputs, self.fmt, self.feature_dim, self.dtype, self.max_boxes = inputs, fmt, feature_dim, dtype, max_boxes
+        self.num_classes, self.skip_bad, self.workers = num_classes, skip_bad, workers
+
+    def count_items(self):
+        # Indexing reads every input: only when some shard has work to do.
+        self.items = _Items(self.inputs, self.fmt)
+        self.num_classes = _resolve_num_classes(self.items, self.fmt, self.feature_dim, self.num_classes)
+        return len(self.items)
+
+    def store_args(self):
+        return dict(feature_dim=self.feature_dim, feature_dtype=self.dtype, num_classes=self.num_classes,
+                    source=[os.path.abspath(p) for p in self.inputs],
+                    options={"format": self.fmt, "max_boxes": self.max_boxes, "skip_bad": self.skip_bad})
+
+    def regions(self, shard):
+        tasks = self.items.tasks(shard.start, shard.end, feature_dim=self.feature_dim, dtype=self.dtype,
+                                 num_classes=self.num_classes, max_boxes=self.max_boxes)
+        for results in ordered_map(_parse_batch, tasks, self.workers):
+            yield from results
 
 
 def import_regions(inputs, output, fmt="auto", feature_dim=2048, dtype="float16", max_boxes=None,
@@ -328,26 +320,7 @@ def import_regions(inputs, output, fmt="auto", feature_dim=2048, dtype="float16"
         raise ValueError(f"unknown format {fmt!r}; expected auto or one of {', '.join(FORMATS)}")
     if max_boxes is not None and max_boxes < 1:
         raise ValueError(f"--max-boxes must be positive, got {max_boxes}")
-    shard_ids = range(num_shards) if shard_id is None else [shard_id]
-    for k in shard_ids:
-        shard_bounds(0, num_shards, k)  # validates the shard id before any work
-    results, items = [], None
-    for k in shard_ids:
-        output_k = shard_output(output, num_shards, k)
-        if is_complete(output_k) and not overwrite:
-            results.append(ShardResult(output_k, skipped=True))
-            continue
-        if items is None:  # indexing reads every input: only when some shard has work to do
-            items = _Items(inputs, fmt)
-            num_classes = _resolve_num_classes(items, fmt, feature_dim, num_classes)
-            store_args = dict(feature_dim=feature_dim, feature_dtype=dtype, num_classes=num_classes,
-                              source=[os.path.abspath(p) for p in inputs],
-                              options={"format": fmt, "max_boxes": max_boxes, "skip_bad": skip_bad})
-            parse_args = dict(feature_dim=feature_dim, dtype=dtype, num_classes=num_classes,
-                              max_boxes=max_boxes)
-        start, end = shard_bounds(len(items), num_shards, k)
-        results.append(_import_shard(items, start, end, output_k, store_args, parse_args,
-                                     skip_bad, workers, progress))
-    if merge and num_shards > 1:
-        results.append(merge_shards(output, num_shards, results, overwrite))
-    return results
+    if fmt == "bua_tsv" and num_classes is not None:
+        raise ValueError("--num-classes does not apply to bua_tsv (it has no class probabilities)")
+    run = _ImportRun(inputs, output, fmt, feature_dim, dtype, max_boxes, num_classes, skip_bad, num_shards, workers)
+    return run.run(None if shard_id is None else [shard_id], merge=merge, overwrite=overwrite, progress=progress)

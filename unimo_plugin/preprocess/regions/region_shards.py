@@ -1,47 +1,52 @@
-"""Sharded runs that write region stores (import, extraction): per-shard results, the merge of the
-shards into the final store, and the summary a script prints."""
-import time
-from dataclasses import dataclass, field
-from typing import List
+"""What the sharded runs that write region stores (import, extraction) share on top of
+``common/sharded_run.py``: shards are stores, merged by block copies, with the counts a script prints."""
+from ...common.artifacts import InputError
+from ...common.sharded_run import ShardedRun, progress_bar
+from ...formats.region_store import RegionStoreWriter, merge_region_stores
 
-from ...common.artifacts import is_complete, shard_output
-from ...formats.region_store import RegionStore, merge_region_stores
-
-
-@dataclass
-class ShardResult:
-    """What one shard (or the unsharded output) of a run did."""
-
-    output: str
-    skipped: bool = False  # already complete: left as it was
-    images: int = 0
-    boxes: int = 0
-    bad: int = 0
-    bad_examples: List[str] = field(default_factory=list)
-    seconds: float = 0.0
-    merged_shards: int = 0  # > 0 for the merged output of a sharded run
+_MAX_REPORTED = 10  # bad items quoted per shard under skip_bad
 
 
-def merge_shards(output, num_shards, results, overwrite=False):
-    """Merge the complete shards of ``output`` into it; the result of the merge.
+class RegionStoreRun(ShardedRun):
+    """A run whose outputs are region stores: subclasses give ``count_items`` and ``regions(shard)``, the
+    ``(path, line, record or error message)`` of each of the shard's items, and the store's arguments."""
 
-    An existing merged store is kept unless ``overwrite`` or a shard was rewritten in this run
-    (``results``), which makes it stale.
-    """
-    shards = [shard_output(output, num_shards, k) for k in range(num_shards)]
-    missing = [s for s in shards if not is_complete(s)]
-    if missing:
-        raise ValueError(f"cannot merge into {output}: {len(missing)} shard(s) not complete yet: "
-                         + ", ".join(missing))
-    rewritten = any(not r.skipped for r in results)
-    merged = ShardResult(output, skipped=is_complete(output) and not (overwrite or rewritten),
-                         merged_shards=num_shards)
-    if not merged.skipped:
-        t0 = time.time()
-        merge_region_stores(shards, output)
-        store = RegionStore(output)
-        merged.images, merged.boxes, merged.seconds = len(store), int(store.num_boxes.sum()), time.time() - t0
-    return merged
+    skip_bad = False
+    unit = "img"
+
+    def store_args(self):
+        raise NotImplementedError
+
+    def regions(self, shard):
+        raise NotImplementedError
+
+    def write_shard(self, shard, progress):
+        stats = {"images": 0, "boxes": 0, "bad": 0, "bad_examples": []}
+        with RegionStoreWriter(shard.output, **self.store_args()) as writer, \
+                progress_bar(shard.end - shard.start, shard.output, self.unit, progress) as bar:
+            for path, line, record in self.regions(shard):
+                bar.update(1)
+                if record is None:  # a blank line
+                    continue
+                error = None
+                if isinstance(record, str):
+                    error = InputError(path, record, line)
+                else:
+                    try:
+                        writer.add(*record)
+                        stats["images"], stats["boxes"] = stats["images"] + 1, stats["boxes"] + len(record[3])
+                    except ValueError as e:  # e.g. features beyond the float16 range
+                        error = InputError(path, str(e), line)
+                if error is not None:
+                    if not self.skip_bad:
+                        raise error
+                    stats["bad"] += 1
+                    if len(stats["bad_examples"]) < _MAX_REPORTED:
+                        stats["bad_examples"].append(str(error))
+        return stats
+
+    def concatenate(self, shards, output):
+        merge_region_stores([s.output for s in shards], output)
 
 
 def print_shard_results(results, bad_label="bad"):
@@ -50,16 +55,16 @@ def print_shard_results(results, bad_label="bad"):
         if r.skipped:
             print(f"{r.output}: already complete, skipped")
             continue
-        mean = r.boxes / r.images if r.images else 0.0
+        images, boxes, bad = r.stats["images"], r.stats["boxes"], r.stats["bad"]
+        mean = boxes / images if images else 0.0
         if r.merged_shards:
-            print(f"{r.output}: merged {r.merged_shards} shards: {r.images} images, {r.boxes} boxes "
+            print(f"{r.output}: merged {r.merged_shards} shards: {images} images, {boxes} boxes "
                   f"({mean:.1f}/image), {r.seconds:.1f}s")
             continue
-        rate = r.images / r.seconds if r.seconds else 0.0
-        print(f"{r.output}: {r.images} images, {r.boxes} boxes ({mean:.1f}/image), "
-              f"{r.bad} {bad_label} skipped, {r.seconds:.1f}s ({rate:.2f} images/s)")
-        for example in r.bad_examples:
+        rate = images / r.seconds if r.seconds else 0.0
+        print(f"{r.output}: {images} images, {boxes} boxes ({mean:.1f}/image), "
+              f"{bad} {bad_label} skipped, {r.seconds:.1f}s ({rate:.2f} images/s)")
+        for example in r.stats["bad_examples"]:
             print(f"  bad: {example}")
-        if r.bad > len(r.bad_examples):
-            print(f"  ... and {r.bad - len(r.bad_examples)} more")
-
+        if bad > len(r.stats["bad_examples"]):
+            print(f"  ... and {bad - len(r.stats['bad_examples'])} more")

@@ -45,7 +45,8 @@ def binarize_seq2seq(raw_dir, splits, output_dir, dict_path, bpe_cfg, workers=1)
     for split in splits:
         for side in SIDES:
             prefix = os.path.join(output_dir, f"{split}.{side}")
-            manifest = binarize_text(os.path.join(raw_dir, f"{split}.{side}"), prefix, dict_path, bpe_cfg, workers)
+            manifest = binarize_text(os.path.join(raw_dir, f"{split}.{side}"), prefix, dict_path, bpe_cfg, workers,
+                                     input_format="text")
             if manifest["sequences"] != counts[split]:
                 raise InputError(os.path.join(raw_dir, f"{split}.{side}"),
                                  f"binarized {manifest['sequences']} texts from {counts[split]} lines")
