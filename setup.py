@@ -50,6 +50,7 @@ setup(
             "unimo-import-regions = unimo_plugin.cli.import_regions:cli_main",
             "unimo-extract-regions = unimo_plugin.cli.extract_regions:cli_main",
             "unimo-subset-regions = unimo_plugin.cli.subset_regions:cli_main",
+            "unimo-convert-official = unimo_plugin.cli.convert_official_unimo:cli_main",
             "unimo-draw-regions = unimo_plugin.cli.draw_regions:cli_main",
             "unimo-train-bpe = unimo_plugin.cli.train_bpe:cli_main",
             "unimo-binarize-text = unimo_plugin.cli.binarize_text:cli_main",

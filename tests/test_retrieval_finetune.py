@@ -123,8 +123,8 @@ def test_the_score_head_is_declared_for_the_model_config(tmp_path):
     task = UnimoRetrievalTask.setup_task(UnimoRetrievalConfig(data=str(tmp_path), seed=1))
     widths = (32, 48)
     for width, model in zip(widths, models_of_widths(task, widths, region_feature_dim=synthetic_corpora.FEATURE_DIM)):
-        head = model.classification_heads["retrieval"].head
-        assert (head.dense.in_features, head.out_proj.out_features) == (width, 1)
+        head = model.classification_heads["retrieval"]
+        assert (head.out_proj.in_features, head.out_proj.out_features) == (width, 1)
     assert not hasattr(task, "embed_dim")
 
 

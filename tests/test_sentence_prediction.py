@@ -201,19 +201,25 @@ def test_metrics_by_hand():
 
 
 def test_pair_layout_and_truncation(glue, tmp_path):
-    """RoBERTa's ``<s> a </s> </s> b </s>``; a text over --max-text-positions keeps its final ``</s>``."""
+    """The release's ``<s> a </s> b </s>`` (an over-long pair loses tokens from its longer text) and RoBERTa's
+    ``<s> a </s> </s> b </s>`` (cut at the end, the final ``</s>`` kept)."""
     mnli = tmp_path / "MNLI"
-    write(mnli / "train.tsv", [MNLI_HEADER, "0\t1\t1e\tfiction\t( a )\t( b )\t(ROOT a)\t(ROOT b)\ta red circle\t"
-                                            "a blue star\tneutral\tneutral"])
+    write(mnli / "train.tsv", [MNLI_HEADER, "0\t1\t1e\tfiction\t( a )\t( b )\t(ROOT a)\t(ROOT b)\ta big red circle\t"
+                                            "a star\tneutral\tneutral"])
     prepare(glue, "MNLI", tmp_path / "out", mnli)
     d = Dictionary.load(str(tmp_path / "out" / "dict.txt"))
     inputs = [data_utils.load_indexed_dataset(str(tmp_path / "out" / f"train.input{k}"), d) for k in (0, 1)]
     a, b = (x[0].tolist() for x in inputs)
+    assert len(a) > len(b) + 1 and a[-1] == b[-1] == d.eos()
     targets = ClassTargets(np.load(tmp_path / "out" / "train.labels.npy"))
     sample = LabeledDataset(inputs=inputs, dictionary=d, targets=targets)[0]
-    assert sample["tokens"].tolist() == [d.bos()] + a + [d.eos()] + b and a[-1] == b[-1] == d.eos()
+    assert sample["tokens"].tolist() == [d.bos()] + a + b
     assert sample["target"].item() == 1
-    cut = LabeledDataset(inputs=inputs, dictionary=d, targets=targets, max_positions=4)
+    cut = LabeledDataset(inputs=inputs, dictionary=d, targets=targets, max_positions=len(a) + len(b))
+    assert cut[0]["tokens"].tolist() == [d.bos()] + a[:-2] + [d.eos()] + b and cut.size(0) == len(a) + len(b)
+    roberta = LabeledDataset(inputs=inputs, dictionary=d, targets=targets, pair_format="roberta")[0]
+    assert roberta["tokens"].tolist() == [d.bos()] + a + [d.eos()] + b
+    cut = LabeledDataset(inputs=inputs, dictionary=d, targets=targets, max_positions=4, pair_format="roberta")
     assert cut[0]["tokens"].tolist() == [d.bos()] + a[:2] + [d.eos()] and cut.size(0) == 4
 
 

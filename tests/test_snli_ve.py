@@ -77,8 +77,8 @@ def test_labels_rows_and_records(snli_ve):
 def test_the_head_is_declared_for_the_model_config(snli_ve):
     task = UnimoSnliVeTask.setup_task(UnimoSnliVeConfig(data=snli_ve["data"], seed=1))
     for width, model in zip((32, 48), models_of_widths(task, (32, 48), region_feature_dim=FEATURE_DIM)):
-        head = model.classification_heads["snli_ve"].head
-        assert (head.dense.in_features, head.dense.out_features, head.out_proj.out_features) == (width, width, 3)
+        head = model.classification_heads["snli_ve"]  # the release's: hidden projection to --head-hidden-dim
+        assert (head.dense.in_features, head.dense.out_features, head.out_proj.out_features) == (width, 2048, 3)
     assert not hasattr(task, "embed_dim")
 
 

@@ -1,20 +1,25 @@
 """The image-text retrieval score: a cross-encoder over the fused pair.
 
 One joint bidirectional pass over ``[IMG] r1..rn <s> w1..wm </s>``; the pooled ``<s>`` and pooled
-``[IMG]`` of that pass are fused as in UNIMO's other image-text heads (their element-wise product)
-and a ClassificationHead gives one score. Training (the ``unimo_retrieval`` criterion) and
-evaluation share this function.
+``[IMG]`` of that pass give one score: the official release's ``match_fc`` on dropout(their product)
+(``release``), or RoBERTa's dense + tanh + projection of their product (``roberta``). Training (the
+``unimo_retrieval`` criterion) and evaluation share this function.
 """
-import torch
+from torch import nn
 
-from .heads import PairClassificationHead
+from .heads import PairClassificationHead, ProductScoreHead
 
 HEAD_NAME = "retrieval"
+HEADS = ("release", "roberta")
 
 
-def retrieval_head(embed_dim: int, dropout: float) -> PairClassificationHead:
+def retrieval_head(embed_dim: int, dropout: float, kind: str = "release") -> nn.Module:
     """The head the ``unimo_retrieval`` task registers: one score per (image, caption) pair."""
-    return PairClassificationHead(embed_dim, embed_dim, 1, "tanh", dropout)
+    if kind == "release":
+        return ProductScoreHead(embed_dim, dropout)
+    if kind == "roberta":
+        return PairClassificationHead(embed_dim, embed_dim, 1, "tanh", dropout)
+    raise ValueError(f"retrieval head {kind!r}: expected one of {', '.join(HEADS)}")
 
 
 def cross_encoder_scores(model, src_tokens, regions, boxes, region_padding_mask=None, **extra_inputs):

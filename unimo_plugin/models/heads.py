@@ -59,8 +59,9 @@ class ClassificationHead(nn.Module):
 
 
 class PairClassificationHead(nn.Module):
-    """Classifies the element-wise product of pooled text and pooled image (UNIMO's fusion for
-    VQA and SNLI-VE), with RoBERTa's dense + activation + projection head."""
+    """Classifies the element-wise product of pooled text and pooled image with RoBERTa's dense +
+    activation + projection head: this project's VQA head (the release has no VQA code) and the
+    ``--head roberta`` alternative of the release's image-text heads."""
 
     def __init__(self, input_dim: int, inner_dim: int, num_outputs: int, activation_fn: str = "tanh",
                  dropout: float = 0.1):
@@ -69,6 +70,46 @@ class PairClassificationHead(nn.Module):
 
     def forward(self, pooled_text: torch.Tensor, pooled_image: torch.Tensor) -> torch.Tensor:
         return self.head(pooled_text * pooled_image)
+
+
+class PooledLinearHead(nn.Module):
+    """Dropout and one projection of the pooled ``<s>`` (itself FC + ReLU, the model's text pooler):
+    the official release's GLUE head (``cls_out_{N}_w/b``)."""
+
+    def __init__(self, input_dim: int, num_outputs: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(input_dim, num_outputs)
+
+    def forward(self, pooled_text: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(self.dropout(pooled_text))
+
+
+class SumFusionHead(nn.Module):
+    """Pooled text + pooled image, a projection without activation, dropout, and the output projection:
+    the official release's SNLI-VE head (``cls_out_w_0/b_0``, then ``cls_out_w_1/b_1``)."""
+
+    def __init__(self, input_dim: int, inner_dim: int, num_outputs: int, dropout: float = 0.1):
+        super().__init__()
+        self.dense = nn.Linear(input_dim, inner_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(inner_dim, num_outputs)
+
+    def forward(self, pooled_text: torch.Tensor, pooled_image: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(self.dropout(self.dense(pooled_text + pooled_image)))
+
+
+class ProductScoreHead(nn.Module):
+    """One score from dropout(pooled text x pooled image): the official release's retrieval head
+    (``match_fc``)."""
+
+    def __init__(self, input_dim: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(input_dim, 1)
+
+    def forward(self, pooled_text: torch.Tensor, pooled_image: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(self.dropout(pooled_text * pooled_image))
 
 
 class Temperature(nn.Module):

@@ -9,10 +9,13 @@ onto a fairseq dictionary (``<s> <pad> </s> <unk>``, the same symbols, ``<mask>`
 are permuted by symbol when a target dictionary orders them differently. Both use text positions from 2
 (padding 1) and the same [IMG] row, so positions and regions need no change.
 """
-from typing import Dict, List, Optional, Sequence
+import re
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
+
+from .pretrained_init import HEADS_PREFIX
 
 # release vocabulary specials -> fairseq's
 SPECIALS = {"[CLS]": "<s>", "[PAD]": "<pad>", "[SEP]": "</s>", "[UNK]": "<unk>", "[MASK]": "<mask>"}
@@ -67,33 +70,82 @@ def vocabulary_rows(release_vocab: Sequence[str], symbols: Sequence[str]) -> np.
     return np.array([index[s] for s in symbols], dtype=np.int64)
 
 
+# the fine-tuned checkpoints' task heads: release names -> this model's head modules (models/heads.py)
+_SENTENCE_HEAD = re.compile(r"^cls_out_(\d+)_w$")
+
+
+def head_names(params: Dict[str, np.ndarray], names: Dict[str, str]) -> Dict[str, tuple]:
+    """The heads ``params`` hold, mapped onto the heads named in ``names`` (kind -> head name):
+    ``sentence`` (``cls_out_{N}_w/b``: GLUE, PooledLinearHead), ``snli_ve`` (``cls_out_w_0/b_0`` then
+    ``cls_out_w_1/b_1``: SumFusionHead), ``retrieval`` (``match_fc``: ProductScoreHead)."""
+    out = {}
+    for name in params:
+        match = _SENTENCE_HEAD.match(name)
+        if match:
+            prefix = f"{HEADS_PREFIX}{names['sentence']}.out_proj"
+            out[f"{prefix}.weight"] = (name, "fc:labels")
+            out[f"{prefix}.bias"] = (f"cls_out_{match.group(1)}_b", "labels")
+    if "cls_out_w_0" in params:
+        prefix = f"{HEADS_PREFIX}{names['snli_ve']}"
+        out.update({f"{prefix}.dense.weight": ("cls_out_w_0", "fc"), f"{prefix}.dense.bias": ("cls_out_b_0", "copy"),
+                    f"{prefix}.out_proj.weight": ("cls_out_w_1", "fc:labels"),
+                    f"{prefix}.out_proj.bias": ("cls_out_b_1", "labels")})
+    if "match_fc.w_0" in params:
+        out.update(_fc(f"{HEADS_PREFIX}{names['retrieval']}.out_proj", "match_fc"))
+    return out
+
+
+def head_kinds(params: Dict[str, np.ndarray]) -> Dict[str, int]:
+    """kind -> number of outputs of the fine-tuned heads ``params`` hold."""
+    kinds = {}
+    for name, value in params.items():
+        if _SENTENCE_HEAD.match(name):
+            kinds["sentence"] = value.shape[-1]
+    if "cls_out_w_1" in params:
+        kinds["snli_ve"] = params["cls_out_w_1"].shape[-1]
+    if "match_fc.w_0" in params:
+        kinds["retrieval"] = 1
+    return kinds
+
+
+def label_rows(release_labels: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """For each class of a labeled set (``labels``, its order), the release head's output that scores it."""
+    if sorted(release_labels) != sorted(labels):
+        raise ValueError(f"the release head's classes {', '.join(release_labels)} are not the labeled set's "
+                         f"{', '.join(labels)}")
+    return np.array([list(release_labels).index(label) for label in labels], dtype=np.int64)
+
+
 def convert(params: Dict[str, np.ndarray], names: Dict[str, tuple], own: Dict[str, torch.Tensor],
-            rows: Optional[np.ndarray]) -> Dict[str, torch.Tensor]:
+            rows: Dict[str, np.ndarray]) -> Dict[str, torch.Tensor]:
     """The state dict of ``own``'s keys that ``names`` maps, from the release's ``params``.
 
+    ``how`` in ``names``: ``copy``, ``fc`` (transposed; several sources stacked, as q, k, v), ``vocab``
+    (rows permuted by ``rows["vocab"]``), ``labels`` and ``fc:labels`` (rows permuted by ``rows["labels"]``).
     Every problem is collected and raised at once: release parameters the mapping lacks or does not
     use, and converted tensors whose shape differs from the model's (``own``)."""
     state, problems, used = {}, [], set()
     for key, (source, how) in names.items():
         sources = source if isinstance(source, tuple) else (source,)
         absent = [s for s in sources if s not in params]
+        used.update(s for s in sources if s in params)
         if absent:
             problems.append(f"missing {', '.join(absent)} (for {key})")
             continue
-        used.update(sources)
         arrays = [params[s].astype(np.float32) for s in sources]
-        if how == "fc":
+        if how.startswith("fc"):
             if any(a.ndim != 2 for a in arrays):
                 problems.append(f"{', '.join(sources)}: an fc weight must be 2-d, got {[a.shape for a in arrays]}")
                 continue
             array = np.concatenate([a.T for a in arrays], axis=0)
         else:
             array = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
-        if how == "vocab" and rows is not None:
-            if len(array) <= rows.max():
-                problems.append(f"{sources[0]} has {len(array)} rows, the vocabulary needs {rows.max() + 1}")
+        permutation = rows.get(how.split(":")[-1])
+        if permutation is not None:
+            if len(array) <= permutation.max():
+                problems.append(f"{sources[0]} has {len(array)} rows, {how.split(':')[-1]} need {permutation.max() + 1}")
                 continue
-            array = array[rows]
+            array = array[permutation]
         if key not in own:
             problems.append(f"{key} (from {', '.join(sources)}) is not a parameter of the model")
         elif tuple(array.shape) != tuple(own[key].shape):

@@ -158,9 +158,12 @@ class UnimoModel(BaseFairseqModel):
 
     def upgrade_state_dict_named(self, state_dict, name):
         """Loading a checkpoint from another task: its heads the model lacks are dropped and the
-        model's heads it lacks (or holds in another shape) keep their init, as RoBERTa does."""
+        model's heads it lacks (or holds in another shape) keep their init, as RoBERTa does. A head of
+        the same name built differently (another ``--head``) is an error: its weights cannot be reused,
+        and evaluating it with a fresh head would give numbers that mean nothing."""
         prefix = name + "." if name else ""
         own = {prefix + k: v for k, v in self.state_dict().items() if k.startswith(HEADS_PREFIX)}
+        self._check_head_kinds(state_dict, own, prefix)
         for key in [k for k in state_dict if k.startswith(prefix + HEADS_PREFIX)]:
             if key not in own or state_dict[key].shape != own[key].shape:
                 logger.warning(f"dropping task head weights {key} that this model's heads do not use")
@@ -171,6 +174,24 @@ class UnimoModel(BaseFairseqModel):
                 state_dict[key] = value
         self._upgrade_temperature(state_dict, prefix)
         super().upgrade_state_dict_named(state_dict, name)
+
+    @staticmethod
+    def _check_head_kinds(state_dict, own, prefix):
+        def layout(keys):
+            heads = {}
+            for key in keys:
+                head, _, param = key[len(prefix + HEADS_PREFIX):].partition(".")
+                heads.setdefault(head, set()).add(param)
+            return heads
+
+        saved, built = layout(k for k in state_dict if k.startswith(prefix + HEADS_PREFIX)), layout(own)
+        for head in saved.keys() & built.keys():
+            if saved[head] != built[head]:
+                raise ValueError(
+                    f"the checkpoint's task head {head!r} ({', '.join(sorted(saved[head]))}) is not the kind of head "
+                    f"this task builds ({', '.join(sorted(built[head]))}): give the task the --head it was trained "
+                    f"with (--head roberta for heads fine-tuned before the release's heads were the default), or "
+                    f"another --classification-head-name to start a new head")
 
     def _upgrade_temperature(self, state_dict, prefix):
         """Checkpoints from before tau moved from the criterion into the model lack it: a learned tau

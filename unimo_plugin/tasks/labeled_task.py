@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from fairseq.data import data_utils
+from fairseq.dataclass import ChoiceEnum
 from omegaconf import II
 from torch import nn
 
-from ..data.finetune.labeled_dataset import ClassTargets, LabeledDataset, SoftTargets
+from ..data.finetune.labeled_dataset import PAIR_FORMATS, ClassTargets, LabeledDataset, SoftTargets
 from ..formats.labeled_sets import read_labeled_manifest, read_labeled_split, read_labels
 from ..formats.region_store import open_region_store_of
 from ..models.unimo import UnimoConfig, UnimoModel
@@ -30,6 +31,10 @@ class LabeledTaskConfig(UnimoTaskConfig):
     classification_head_name: str = field(
         default="classification_head", metadata={"help": "name of the task head in the model and checkpoints"})
     head_dropout: float = field(default=0.1, metadata={"help": "dropout of the task head"})
+    pair_format: ChoiceEnum(PAIR_FORMATS) = field(
+        default="release", metadata={"help": "text pairs as <s> a </s> b </s> (release: the official UNIMO "
+                                             "release's [CLS] a [SEP] b [SEP], longer text cut first) or "
+                                             "<s> a </s></s> b </s> (roberta: cut at the end)"})
     seed: int = II("common.seed")
 
 
@@ -82,7 +87,7 @@ class LabeledTask(UnimoTask):
         self.datasets[split] = LabeledDataset(
             inputs=inputs, dictionary=self.dictionary, targets=targets, store=self.store, image_rows=image_rows,
             max_regions=self.cfg.max_regions, max_positions=self.cfg.max_text_positions, shuffle=True,
-            seed=self.cfg.seed)
+            seed=self.cfg.seed, pair_format=self.cfg.pair_format)
         logger.info("%s: %d items%s", prefix, len(inputs[0]), "" if targets is not None else " (unlabeled)")
 
     def max_positions(self) -> int:

@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from fairseq.data import FairseqDataset, data_utils
+from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 from omegaconf import II
 from torch import nn
@@ -51,6 +52,10 @@ class UnimoRetrievalConfig(UnimoTaskConfig):
     max_regions_per_image: int = field(default=100, metadata={"help": "regions kept per image"})
     max_caption_tokens: int = field(default=64, metadata={"help": "captions are cut to this"})
     head_dropout: float = field(default=0.1, metadata={"help": "dropout of the retrieval score head"})
+    head: ChoiceEnum(["release", "roberta"]) = field(
+        default="release", metadata={"help": "release: one projection of dropout(pooled text x pooled image), the "
+                                             "official UNIMO release's match_fc; roberta: RoBERTa's dense + tanh + "
+                                             "projection of their product"})
     train_subset: str = II("dataset.train_subset")
     seed: int = II("common.seed")
 
@@ -67,7 +72,7 @@ class UnimoRetrievalTask(UnimoTask):
         return [self.pair_dir]
 
     def classification_heads(self, model_cfg: UnimoConfig) -> Dict[str, nn.Module]:
-        return {HEAD_NAME: retrieval_head(model_cfg.encoder_embed_dim, self.cfg.head_dropout)}
+        return {HEAD_NAME: retrieval_head(model_cfg.encoder_embed_dim, self.cfg.head_dropout, self.cfg.head)}
 
     def region_store(self) -> RegionStore:
         return open_region_store_of(self.pair_dir, self.cfg.pair_region_store, "--pair-region-store")

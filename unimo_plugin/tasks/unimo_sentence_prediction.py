@@ -3,9 +3,11 @@ sentence pair from the pooled ``<s>`` (``--criterion unimo_classification``), fr
 ``data_scripts/prepare_glue.py`` output."""
 from dataclasses import dataclass, field
 
+from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
+from torch import nn
 
-from ..models.heads import ClassificationHead
+from ..models.heads import ClassificationHead, PooledLinearHead
 from ..preprocess.finetune.glue_sources import GLUE_TASKS
 from .labeled_task import LabeledTask, LabeledTaskConfig
 
@@ -15,11 +17,15 @@ class UnimoSentencePredictionConfig(LabeledTaskConfig):
     classification_head_name: str = field(
         default="sentence_classification_head", metadata={"help": "name of the task head in the model and "
                                                                   "checkpoints"})
+    head: ChoiceEnum(["release", "roberta"]) = field(
+        default="release", metadata={"help": "release: dropout and one projection of the pooled <s> (the official UNIMO release's); roberta: RoBERTa's dense + tanh + projection"})
 
 
 @register_task("unimo_sentence_prediction", dataclass=UnimoSentencePredictionConfig)
 class UnimoSentencePredictionTask(LabeledTask):
     TASKS = tuple(GLUE_TASKS)
 
-    def make_head(self, embed_dim: int) -> ClassificationHead:
+    def make_head(self, embed_dim: int) -> nn.Module:
+        if self.cfg.head == "release":
+            return PooledLinearHead(embed_dim, self.num_outputs, self.cfg.head_dropout)
         return ClassificationHead(embed_dim, embed_dim, self.num_outputs, "tanh", self.cfg.head_dropout)

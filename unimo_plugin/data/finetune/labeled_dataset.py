@@ -1,5 +1,5 @@
-"""Fine-tuning samples of a labeled split: text (one sentence or a RoBERTa pair), optionally an
-image's regions, and a target (class, regression value or VQA soft scores)."""
+"""Fine-tuning samples of a labeled split: text (one sentence or a pair), optionally an image's regions,
+and a target (class, regression value or VQA soft scores)."""
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -42,17 +42,23 @@ class SoftTargets:
         return dense
 
 
-class LabeledDataset(KeepsLastBatch, FairseqDataset):
-    """``<s> a </s>`` or ``<s> a </s> </s> b </s>`` (RoBERTa's pair layout, no segment embedding),
-    after ``[IMG] r1..rn`` when ``store`` is given; ``targets`` is None for unlabeled splits.
+PAIR_FORMATS = ("release", "roberta")
 
-    Text items are binarized with ``</s>`` appended; the text is cut to ``max_positions``.
+
+class LabeledDataset(KeepsLastBatch, FairseqDataset):
+    """``<s> a </s>``, or a pair: ``<s> a </s> b </s>`` with ``pair_format`` "release" (the official UNIMO
+    release's ``[CLS] a [SEP] b [SEP]``; an over-long pair loses tokens from the end of its longer text,
+    as the release's BERT-style truncation does) or ``<s> a </s> </s> b </s>`` with "roberta" (cut at the
+    end); no segment embedding. After ``[IMG] r1..rn`` when ``store`` is given; ``targets`` is None for
+    unlabeled splits. Text items are binarized with ``</s>`` appended; the text fits ``max_positions``.
     """
 
     def __init__(self, *, inputs: Sequence[FairseqDataset], dictionary: Dictionary,
                  targets: Optional[Union[ClassTargets, SoftTargets]] = None, store: Optional[RegionStore] = None,
                  image_rows: Optional[np.ndarray] = None, max_regions: int = 100, max_positions: int = 512,
-                 shuffle: bool = True, seed: int = 1):
+                 shuffle: bool = True, seed: int = 1, pair_format: str = "release"):
+        if pair_format not in PAIR_FORMATS:
+            raise ValueError(f"pair format {pair_format!r}: expected one of {', '.join(PAIR_FORMATS)}")
         if any(len(x) != len(inputs[0]) for x in inputs[1:]):
             raise ValueError(f"text inputs differ in length: {[len(x) for x in inputs]}")
         if store is not None and len(image_rows) != len(inputs[0]):
@@ -62,7 +68,8 @@ class LabeledDataset(KeepsLastBatch, FairseqDataset):
         self.inputs, self.dictionary, self.targets = inputs, dictionary, targets
         self.store, self.image_rows, self.max_regions = store, image_rows, max_regions
         self.max_positions, self.shuffle, self.seed, self.epoch = max_positions, shuffle, seed, 1
-        text = 1 + sum(np.asarray(x.sizes) for x in inputs) + (len(inputs) - 1)  # <s>, and </s> between a pair
+        self.separators = 0 if pair_format == "release" else 1  # </s> between a pair beyond each text's own
+        text = 1 + sum(np.asarray(x.sizes) for x in inputs) + self.separators * (len(inputs) - 1)  # + <s>
         self.text_sizes = np.minimum(text, max_positions)
         regions = 0 if store is None else np.minimum(store.num_boxes[image_rows], max_regions) + 1
         self.sizes = self.text_sizes + regions  # sequence positions of the joint pass
@@ -70,16 +77,23 @@ class LabeledDataset(KeepsLastBatch, FairseqDataset):
     def __len__(self) -> int:
         return len(self.inputs[0])
 
-    def __getitem__(self, index: int) -> Dict[str, Any]:
+    def _text(self, index: int) -> torch.Tensor:
         bos, eos = self.dictionary.bos(), self.dictionary.eos()
-        parts = [torch.tensor([bos])]
-        for k, text in enumerate(self.inputs):
-            if k:
-                parts.append(torch.tensor([eos]))
-            parts.append(text[index].long())
-        tokens = torch.cat(parts)
-        if len(tokens) > self.max_positions:
-            tokens = torch.cat([tokens[: self.max_positions - 1], torch.tensor([eos])])
+        texts = [text[index].long() for text in self.inputs]  # each ends in </s>
+        if self.separators:
+            tokens = torch.cat([torch.tensor([bos])] + [torch.cat([torch.tensor([eos]), t]) if k else t
+                                                         for k, t in enumerate(texts)])
+            if len(tokens) > self.max_positions:
+                tokens = torch.cat([tokens[: self.max_positions - 1], torch.tensor([eos])])
+            return tokens
+        words = [t[:-1] for t in texts]
+        while 1 + sum(len(w) + 1 for w in words) > self.max_positions:  # cut the longer text, from its end
+            longest = max(range(len(words)), key=lambda k: len(words[k]))
+            words[longest] = words[longest][:-1]
+        return torch.cat([torch.tensor([bos])] + [torch.cat([w, torch.tensor([eos])]) for w in words])
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        tokens = self._text(index)
         sample = {"id": index, "tokens": tokens}
         if self.store is not None:
             sample["regions"] = load_regions(self.store, int(self.image_rows[index]), self.max_regions)
