@@ -146,6 +146,36 @@ def test_caption_finetune_and_fairseq_generate(caption_run):
         assert score == pytest.approx(outputs["False"][key][0], abs=1e-5)
 
 
+def _positional(output):
+    """{(sample id, rank): positional log2 scores} from fairseq-generate's P- lines."""
+    out, ranks = {}, {}
+    for line in output.splitlines():
+        if line.startswith("P-"):
+            key, values = line.split("\t")
+            rank = ranks[key] = ranks.get(key, -1) + 1
+            out[(int(key[2:]), rank)] = [float(v) for v in values.split()]
+    return out
+
+
+@pytest.mark.slow
+def test_length_penalty_and_search_through_fairseq_generate(caption_run):
+    """--beam-search release (the default) scores each hypothesis with the GNMT penalty of its length,
+    ((5 + len) / 6) ** --lenpen, as the release decodes; --beam-search fairseq with len ** --lenpen."""
+    root, references = caption_run
+    common = [fairseq_bin("fairseq-generate"), str(root), *CAPTION, "--gen-subset", "test", "--path",
+              str(root / "ckpt" / "checkpoint_best.pt"), "--beam", "4", "--nbest", "3", "--max-len-b", "6",
+              "--batch-size", "8"]
+    for search, lenpen, penalty in (("release", 0.6, lambda n: ((5 + n) / 6) ** 0.6),
+                                    ("fairseq", 1.0, lambda n: n)):
+        proc = run_cli(common + ["--lenpen", str(lenpen), "--beam-search", search])
+        hypotheses, positional = _hypotheses(proc.stdout), _positional(proc.stdout)
+        assert len(hypotheses) == 3 * len(references)
+        for key, (score, tokens) in hypotheses.items():
+            length = len(positional[key])  # generated tokens: words and the final </s> (none if cut at the limit)
+            assert score == pytest.approx(sum(positional[key]) / penalty(length), abs=2e-4), (search, key)
+        assert sum(_generated(proc.stdout)[i] == ref for i, ref in enumerate(references)) >= 0.9 * len(references)
+
+
 @pytest.mark.slow
 def test_hub_interface(caption_run):
     from unimo_plugin.formats.region_store import RegionStore

@@ -64,13 +64,17 @@ def test_sizes_no_architecture_sets_are_the_base_architectures(built_in):
 
 
 def test_limits_are_checked_against_the_architectures_sizes(tmp_path):
-    """unimo_seq2seq's source + target limit meets the sizes that fairseq applies only in building."""
+    """unimo_seq2seq's limits meet the sizes that fairseq applies only in building: a source and a target
+    of 300 positions each (restarting), or together (continuing)."""
     make_dictionary().save(str(tmp_path / "dict.txt"))
-    task = UnimoSeq2seqTask.setup_task(UnimoSeq2seqConfig(data=str(tmp_path), bpe_record="none",
-                                                          max_source_positions=200, max_target_positions=100))
-    model_cfg = hydra_model_config(OmegaConf.create({"_name": "unimo_tiny", "encoder_layers": 1}))
-    with pytest.raises(ValueError, match="= 300 exceed the model's --max-positions 256"):
-        task.build_model(model_cfg)
+    for source, target, positions, need in ((300, 100, "restart", 300), (200, 100, "continue", 300)):
+        task = UnimoSeq2seqTask.setup_task(UnimoSeq2seqConfig(data=str(tmp_path), bpe_record="none",
+                                                              max_source_positions=source, max_target_positions=target))
+        model_cfg = hydra_model_config(OmegaConf.create({"_name": "unimo_tiny", "encoder_layers": 1,
+                                                         "target_positions": positions}))
+        with pytest.raises(ValueError, match=f"need {need} text positions with --target-positions {positions}; the "
+                                             "model has --max-positions 256"):
+            task.build_model(model_cfg)
 
 
 @pytest.mark.slow

@@ -140,7 +140,10 @@ class UnimoHubInterface(GeneratorHubInterface):
         return torch.nn.functional.cosine_similarity(image, text, dim=-1).item()
 
     def decode(self, tokens: torch.Tensor) -> str:
-        text = self.tgt_dict.string(utils.strip_pad(tokens, self.tgt_dict.pad()).cpu())
+        """Generated tokens as text: without the task's decoder start and target end symbols (``<s>``,
+        ``</s>`` or the release's ``<mask>``)."""
+        ends = {getattr(self.task, name, None) for name in ("decoder_start", "target_end")} - {None}
+        text = self.tgt_dict.string(utils.strip_pad(tokens, self.tgt_dict.pad()).cpu(), extra_symbols_to_ignore=ends)
         bpe = self._text_bpe()
         return bpe.decode(text) if bpe is not None else text
 

@@ -120,8 +120,8 @@ class _TargetCache:
 class UnimoDecoder(FairseqIncrementalDecoder):
     """Target tokens -> LM logits, attending to the encoder view's source and to earlier targets.
 
-    Positions continue after the source text, as in training (``prev_output_tokens`` starts with
-    ``</s>`` right after the source's last token).
+    Target positions restart at 2 or continue after the source text, as in training (the model's
+    ``--target-positions``).
     """
 
     def __init__(self, model):
@@ -147,12 +147,17 @@ class UnimoDecoder(FairseqIncrementalDecoder):
 
     def _step(self, tokens, encoder_out, cache):
         model = self.model
-        text_lengths = encoder_out["text_lengths"].index_select(0, cache.rows)
-        first = model.padding_idx + 1 + cache.length
-        positions = (text_lengths + first)[:, None]
-        if cache.max_text_length + first >= model.text_embeddings.embed_positions.num_embeddings:
-            raise ValueError(f"source text plus target exceed the model's {model.cfg.max_positions} text "
-                             "positions: lower --max-len-a/--max-len-b or truncate the source")
+        position = model.padding_idx + 1 + cache.length  # of this target token, when positions restart
+        if model.cfg.target_positions == "restart":
+            positions = torch.full_like(tokens, position)
+            last = position
+        else:
+            positions = (encoder_out["text_lengths"].index_select(0, cache.rows) + position)[:, None]
+            last = cache.max_text_length + position
+        if last >= model.text_embeddings.embed_positions.num_embeddings:
+            raise ValueError(f"the target {'' if model.cfg.target_positions == 'restart' else 'and source text '}"
+                             f"exceed the model's {model.cfg.max_positions} text positions: lower "
+                             "--max-len-a/--max-len-b or truncate the source")
         x = model.text_embeddings(tokens, positions)
         source_padding = encoder_out["padding_mask"].index_select(0, cache.rows)
         mask = decoder_mask(source_padding, cache.length, tokens.eq(model.padding_idx))

@@ -71,6 +71,12 @@ class UnimoConfig(FairseqDataclass):
         metadata={"help": "fairseq RoBERTa checkpoint (model.pt) that initialises the text path; "
                           "image-only parameters keep their random init"},
     )
+    target_positions: ChoiceEnum(["restart", "continue"]) = field(
+        default="restart",
+        metadata={"help": "text positions of a generation target: from 2 again after the source (restart: the "
+                          "official release's, so a 512-token source and a 128-token target fit) or continuing "
+                          "after the source text (continue: this project's before the release's conventions)"},
+    )
     decoding_cache: bool = field(
         default=True,
         metadata={"help": "generate with cached source and target keys/values; off, every step reruns the "
@@ -209,8 +215,10 @@ class UnimoModel(BaseFairseqModel):
     def max_decoder_positions(self):
         return self.cfg.max_positions
 
-    def embed(self, src_tokens=None, regions=None, boxes=None, region_padding_mask=None, target_mask=None):
-        """Embed ``[IMG] r1..rn`` and the text: (x, padding mask, target mask or None, image length)."""
+    def embed(self, src_tokens=None, regions=None, boxes=None, region_padding_mask=None, target_mask=None,
+              text_positions=None):
+        """Embed ``[IMG] r1..rn`` and the text: (x, padding mask, target mask or None, image length).
+        ``text_positions`` (B, T) default to 2, 3, ... over the real tokens (RoBERTa's)."""
         parts, pads, targets = [], [], []
         if regions is not None:
             if region_padding_mask is None:
@@ -220,7 +228,7 @@ class UnimoModel(BaseFairseqModel):
             pads.append(image_pad)
             targets.append(torch.zeros_like(image_pad))
         if src_tokens is not None:
-            parts.append(self.text_embeddings(src_tokens))
+            parts.append(self.text_embeddings(src_tokens, text_positions))
             text_pad = src_tokens.eq(self.padding_idx)
             pads.append(text_pad)
             targets.append(target_mask if target_mask is not None else torch.zeros_like(text_pad))
@@ -239,6 +247,7 @@ class UnimoModel(BaseFairseqModel):
         target_mask: Optional[torch.Tensor] = None,
         return_all_hiddens: bool = False,
         input_offset: Optional[torch.Tensor] = None,
+        text_positions: Optional[torch.Tensor] = None,
     ):
         """Run the transformer.
 
@@ -250,13 +259,14 @@ class UnimoModel(BaseFairseqModel):
             target_mask: (B, T), True at the text positions that form the seq2seq target;
                 None (or all False) gives bidirectional attention.
             input_offset: a scalar added to the embeddings (see :meth:`_unused_parameters_anchor`).
+            text_positions: (B, T) position ids of the text (default: 2, 3, ... over its real tokens).
 
         Returns:
             text states (B, T, H) or None, image states (B, R + 1, H) or None ([IMG] first),
             and a dict with ``inner_states`` (every layer's output when asked).
         """
         x, padding_mask, target, num_image = self.embed(src_tokens, regions, boxes, region_padding_mask,
-                                                        target_mask)
+                                                        target_mask, text_positions)
         if input_offset is not None:
             x = x + input_offset
         mask = attention_mask(padding_mask, target)
@@ -307,18 +317,22 @@ class UnimoModel(BaseFairseqModel):
           one): its every text and every image encoded alone, pooled, as ``extra["cmcl_text"]``
           (Nt, H) and ``extra["cmcl_image"]`` (Ni, H), with ``extra["cmcl_temperature"]``.
         """
+        text_positions = None
         if prev_output_tokens is not None:
             if src_tokens is None:
                 src_tokens = prev_output_tokens.new_zeros(prev_output_tokens.size(0), 0)
             target_mask = torch.cat([torch.zeros_like(src_tokens, dtype=torch.bool),
                                      torch.ones_like(prev_output_tokens, dtype=torch.bool)], dim=1)
+            if self.cfg.target_positions == "restart":
+                text_positions = torch.cat([utils.make_positions(src_tokens, self.padding_idx),
+                                            utils.make_positions(prev_output_tokens, self.padding_idx)], dim=1)
             src_tokens = torch.cat([src_tokens, prev_output_tokens], dim=1)
         lm = src_tokens is not None and not features_only and classification_head_name is None
         anchor = self._unused_parameters_anchor(
             src_tokens is not None, regions is not None, lm, classification_head_name, masked_regions is not None,
             predict_region_classes, cmcl_inputs is not None)
         text, image, extra = self.extract_features(
-            src_tokens, regions, boxes, region_padding_mask, target_mask, return_all_hiddens, anchor
+            src_tokens, regions, boxes, region_padding_mask, target_mask, return_all_hiddens, anchor, text_positions
         )
         extra["image_states"] = image
         if prev_output_tokens is not None:

@@ -73,7 +73,8 @@ class UnimoCaptionTask(UnimoGenerationTask):
                            shuffle=False)
         dataset = CaptionGenerationDataset(captions=captions, store=store, dictionary=self.dictionary,
                                            max_regions=self.cfg.max_regions_per_image,
-                                           max_target_tokens=self.cfg.max_target_positions, tagger=tagger, **samples)
+                                           max_target_tokens=self.cfg.max_target_positions, tagger=tagger,
+                                           decoder_start=self.decoder_start, **samples)
         logger.info(f"{split}: {len(dataset)} samples ({len(captions)} captions)")
         self.datasets[split] = dataset
         return dataset

@@ -23,6 +23,7 @@ from fairseq.data import (
     TruncateDataset,
     data_utils,
 )
+from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 
 from ..data.finetune.seq2seq_pairs import Seq2seqPairDataset
@@ -38,7 +39,10 @@ class UnimoSeq2seqConfig(GenerationEvalConfig):
     max_source_positions: int = field(
         default=400, metadata={"help": "sources are cut to this many tokens (with <s> and </s>)"})
     max_target_positions: int = field(
-        default=110, metadata={"help": "targets are cut to this many tokens (with </s>)"})
+        default=110, metadata={"help": "targets are cut to this many tokens (with their end symbol)"})
+    target_end: ChoiceEnum(["mask", "eos"]) = field(
+        default="mask", metadata={"help": "the symbol a target ends with, and generation stops at: <mask> ([MASK], "
+                                          "the official release's seq2seq reader) or </s>"})
 
 
 @register_task("unimo_seq2seq", dataclass=UnimoSeq2seqConfig)
@@ -48,19 +52,24 @@ class UnimoSeq2seqTask(UnimoGenerationTask):
     def data_dirs(self) -> List[str]:
         return [os.path.normpath(self.cfg.data)]
 
-    def _truncated(self, dataset, length, bos):
-        """Cut to ``length`` tokens keeping the final ``</s>`` (and a leading ``<s>`` when ``bos``)."""
-        eos = self.dictionary.eos()
-        dataset = TruncateDataset(StripTokenDataset(dataset, eos), length - 1 - bos)
-        dataset = AppendTokenDataset(dataset, eos)
+    @property
+    def target_end(self) -> int:
+        return self.mask_idx if self.cfg.target_end == "mask" else self.dictionary.eos()
+
+    def _truncated(self, dataset, length, bos, end):
+        """Cut to ``length`` tokens ending in ``end`` instead of the binarized ``</s>`` (and beginning with
+        ``<s>`` when ``bos``)."""
+        dataset = TruncateDataset(StripTokenDataset(dataset, self.dictionary.eos()), length - 1 - bos)
+        dataset = AppendTokenDataset(dataset, end)
         return PrependTokenDataset(dataset, self.dictionary.bos()) if bos else dataset
 
     def _pair_dataset(self, source, target, shuffle):
-        source = self._truncated(source, self.cfg.max_source_positions, bos=True)
+        source = self._truncated(source, self.cfg.max_source_positions, bos=True, end=self.dictionary.eos())
         if target is not None:
-            target = self._truncated(target, self.cfg.max_target_positions, bos=False)
+            target = self._truncated(target, self.cfg.max_target_positions, bos=False, end=self.target_end)
         return Seq2seqPairDataset(source, source.sizes, self.dictionary, target,
-                                   None if target is None else target.sizes, self.dictionary, shuffle=shuffle)
+                                  None if target is None else target.sizes, self.dictionary, shuffle=shuffle,
+                                  eos=self.target_end, decoder_start=self.decoder_start)
 
     def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs) -> Seq2seqPairDataset:
         sides = []
@@ -81,15 +90,19 @@ class UnimoSeq2seqTask(UnimoGenerationTask):
         """``fairseq-interactive``'s lines (``w.. </s>``) as ``<s> w.. </s>`` sources, cut like training's."""
         bos, eos, keep = self.dictionary.bos(), self.dictionary.eos(), self.cfg.max_source_positions - 2
         sources = [torch.cat([t.new_tensor([bos]), t[t.ne(eos)][:keep], t.new_tensor([eos])]) for t in src_tokens]
-        return Seq2seqPairDataset(sources, [len(t) for t in sources], self.dictionary, constraints=constraints)
+        return Seq2seqPairDataset(sources, [len(t) for t in sources], self.dictionary, constraints=constraints,
+                                  eos=self.target_end, decoder_start=self.decoder_start)
 
     def build_model(self, cfg: UnimoConfig, from_checkpoint: bool = False) -> UnimoModel:
-        """The limit is checked on the built model: fairseq applies an architecture's sizes in building."""
+        """The limit is checked on the built model: fairseq applies an architecture's sizes in building.
+        Target positions restart after the source (the release's), or continue and share the positions."""
         model = super().build_model(cfg, from_checkpoint)
-        limit = self.cfg.max_source_positions + self.cfg.max_target_positions
+        source, target = self.cfg.max_source_positions, self.cfg.max_target_positions
+        limit = max(source, target) if model.cfg.target_positions == "restart" else source + target
         if limit > model.max_positions() and not from_checkpoint:  # generating, the decoder checks each step
-            raise ValueError(f"--max-source-positions + --max-target-positions = {limit} exceed the model's "
-                             f"--max-positions {model.max_positions()}: source and target share the text positions")
+            raise ValueError(f"--max-source-positions {source} and --max-target-positions {target} need {limit} text "
+                             f"positions with --target-positions {model.cfg.target_positions}; the model has "
+                             f"--max-positions {model.max_positions()}")
         return model
 
     def max_positions(self) -> None:

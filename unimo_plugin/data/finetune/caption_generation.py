@@ -20,16 +20,18 @@ from ..region_inputs import load_regions
 class CaptionGenerationDataset(KeepsLastBatch, FairseqDataset):
     """``captions``: token dataset (``w.. </s>``); item i uses caption ``caption_index[i]``, cut to
     ``max_target_tokens``, and the first ``max_regions`` regions of store row ``image_rows[i]``;
-    ``references[i]`` are its reference captions (evaluation splits)."""
+    ``references[i]`` are its reference captions (evaluation splits). The decoder's input is the caption
+    shifted right after ``decoder_start`` (default ``</s>``; the official release's ``<s>``)."""
 
     def __init__(self, *, captions: FairseqDataset, caption_index: np.ndarray, image_rows: np.ndarray,
                  store: RegionStore, dictionary: Dictionary, max_regions: int, max_target_tokens: int,
                  references: Optional[List[List[str]]] = None, tagger: Optional[ObjectTagger] = None,
-                 shuffle: bool = True):
+                 shuffle: bool = True, decoder_start: Optional[int] = None):
         self.captions, self.caption_index = captions, np.asarray(caption_index)
         self.image_rows, self.store = np.asarray(image_rows), store
         self.dictionary, self.max_regions, self.max_target_tokens = dictionary, max_regions, max_target_tokens
         self.references, self.tagger, self.shuffle = references, tagger, shuffle
+        self.decoder_start = dictionary.eos() if decoder_start is None else decoder_start
         target_sizes = np.minimum(captions.sizes[self.caption_index], max_target_tokens)
         region_sizes = np.minimum(store.num_boxes[self.image_rows], max_regions) + 1
         tag_sizes = tagger.max_tokens + 2 if tagger is not None else 0
@@ -67,7 +69,8 @@ class CaptionGenerationDataset(KeepsLastBatch, FairseqDataset):
                 "regions": regions["features"],
                 "boxes": regions["boxes"],
                 "region_padding_mask": regions["padding_mask"],
-                "prev_output_tokens": data_utils.collate_tokens(targets, pad, eos, move_eos_to_beginning=True),
+                "prev_output_tokens": data_utils.collate_tokens(
+                    [torch.cat([t.new_tensor([self.decoder_start]), t[:-1]]) for t in targets], pad),
             },
             "target": data_utils.collate_tokens(targets, pad, eos),
         }
