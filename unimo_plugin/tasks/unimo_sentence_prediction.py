@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from fairseq.tasks import register_task
 
 from ..models.heads import ClassificationHead
-from ..preprocess.finetune.glue_sources import GLUE_TASKS
+from ..formats.glue_tasks import GLUE_TASKS
 from .labeled_task import LabeledTask, LabeledTaskConfig
 
 
