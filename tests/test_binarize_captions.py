@@ -8,7 +8,6 @@ from argparse import Namespace
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_cli
 
 from unimo_plugin.cli.binarize_captions import main as cli_main
 from unimo_plugin.common.artifacts import InputError, read_manifest
@@ -17,6 +16,7 @@ from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
 from unimo_plugin.preprocess.captions.caption_sources import read_caption_corpora, read_karpathy
 from unimo_plugin.preprocess.text.bpe_training import train_bpe
 from unimo_plugin.preprocess.text.text_binarizer import binarize_text
+from unimo_plugin.testing.commands import REPO_ROOT, run_cli
 
 SCRIPT = [sys.executable, os.path.join(REPO_ROOT, "data_scripts", "binarize_captions.py")]
 STORE_IDS = ["4", "2", "7", "1", "3", "6", "5"]  # not in id order, so rows are not ids

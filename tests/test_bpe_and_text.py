@@ -8,7 +8,6 @@ import sys
 from argparse import Namespace
 
 import pytest
-from conftest import REPO_ROOT, fairseq_bin, run_cli
 from fairseq.data import Dictionary
 from fairseq.data.encoders import build_bpe
 from fairseq.tasks import FairseqTask
@@ -19,6 +18,7 @@ from unimo_plugin.cli.shared_args import bpe_config
 from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.preprocess.text.bpe_training import train_bpe
 from unimo_plugin.preprocess.text.text_binarizer import binarize_text, merge_text_shards
+from unimo_plugin.testing.commands import REPO_ROOT, fairseq_bin, run_cli
 
 SCRIPTS = os.path.join(REPO_ROOT, "data_scripts")
 HAS_FASTBPE = importlib.util.find_spec("fastBPE") is not None

@@ -10,7 +10,6 @@ from argparse import Namespace
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, fairseq_bin, run_cli
 from fairseq.data.encoders import build_bpe
 
 from unimo_plugin.common.artifacts import manifest_path, read_manifest, write_manifest
@@ -22,6 +21,7 @@ from unimo_plugin.preprocess.text.text_binarizer import binarize_text
 from unimo_plugin.tasks.unimo_caption import UnimoCaptionConfig, UnimoCaptionTask
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
 from unimo_plugin.testing import synthetic_corpora
+from unimo_plugin.testing.commands import REPO_ROOT, fairseq_bin, run_cli
 from unimo_plugin.testing.synthetic_retrieval import FEATURE_DIM, write_retrieval_data
 
 SENTENCE = "a small red circle on the left"  # words of the synthetic captions

@@ -6,12 +6,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import run_cli
 
 from unimo_plugin.formats.caption_sets import read_caption_records
 from unimo_plugin.formats.cmcl_candidates import write_cmcl_raw
 from unimo_plugin.formats.region_store import RegionStoreWriter
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
+from unimo_plugin.testing.commands import run_cli
 
 CAPTIONS = [("img0", "a red circle on the left."), ("img0", "a small red circle."),
             ("img1", "a blue square above a green star."), ("img2", "two yellow triangles.")]

@@ -11,7 +11,6 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
 
 from unimo_plugin.cli import options
 from unimo_plugin.cli.runner import bad_input_exits, command_parser
@@ -19,6 +18,7 @@ from unimo_plugin.common.artifacts import InputError
 from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterionConfig
 from unimo_plugin.models.unimo import UnimoConfig
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig
+from unimo_plugin.testing.commands import REPO_ROOT
 
 NOISE = ("torch.jit.script", "tensorboardX")
 

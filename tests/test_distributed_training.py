@@ -17,9 +17,10 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import REPO_ROOT, build_unimo, fairseq_bin, random_regions, random_text
 
 from unimo_plugin.testing import synthetic_corpora as pretrain_data
+from unimo_plugin.testing.commands import REPO_ROOT, fairseq_bin
+from unimo_plugin.testing.tiny_models import build_unimo, random_regions, random_text
 
 WORKERS = 2
 

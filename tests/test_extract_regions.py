@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, run_cli
 from PIL import Image
 from torchvision.ops import nms
 
@@ -23,6 +22,7 @@ from unimo_plugin.preprocess.regions.region_extraction import (
     extract_regions,
     read_boxes_file,
 )
+from unimo_plugin.testing.commands import REPO_ROOT, run_cli
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "extract_regions.py")
 CONFIG = dict(backbone="resnet18", num_classes=21, min_size=128, max_size=192, proposals=40, min_boxes=5, max_boxes=12)

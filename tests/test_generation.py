@@ -1,9 +1,10 @@
 """Cached incremental decoding through fairseq's own SequenceGenerator equals recomputing every step."""
 import pytest
 import torch
-from conftest import build_unimo, random_regions, random_text
 from fairseq import search
 from fairseq.sequence_generator import SequenceGenerator
+
+from unimo_plugin.testing.tiny_models import build_unimo, random_regions, random_text
 
 
 def _sample(dictionary, with_text, with_regions, generator):

@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, fairseq_bin, run_cli
 from PIL import Image
 
 from unimo_plugin.common.artifacts import write_manifest
 from unimo_plugin.formats.region_store import RegionStoreWriter
+from unimo_plugin.testing.commands import REPO_ROOT, fairseq_bin, run_cli
 from unimo_plugin.testing.synthetic_corpora import write_tokens
 
 COLOURS, SHAPES = ["red", "green", "blue", "yellow", "purple"], ["star", "square", "circle", "triangle"]

@@ -6,13 +6,13 @@ fairseq only allows --fp16/--bf16 on GPU; this runs the same casts on the CPU.
 """
 import pytest
 import torch
-from conftest import build_unimo
 from fairseq import utils
 
 from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
 from unimo_plugin.data.cmcl_batch import CmclBatch
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
 from unimo_plugin.testing import synthetic_corpora
+from unimo_plugin.testing.tiny_models import build_unimo
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

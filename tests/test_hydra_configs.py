@@ -5,7 +5,6 @@ from argparse import Namespace
 
 import pytest
 import torch
-from conftest import REPO_ROOT, fairseq_bin, make_dictionary, run_cli
 from fairseq import models
 from fairseq.dataclass.initialize import add_defaults
 from omegaconf import OmegaConf
@@ -15,6 +14,8 @@ from unimo_plugin.models.unimo import UnimoConfig, UnimoModel
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig
 from unimo_plugin.tasks.unimo_seq2seq import UnimoSeq2seqConfig, UnimoSeq2seqTask
 from unimo_plugin.testing import synthetic_corpora as pretrain_data
+from unimo_plugin.testing.commands import REPO_ROOT, fairseq_bin, run_cli
+from unimo_plugin.testing.tiny_models import make_dictionary
 
 CONFIG_DIR = os.path.join(REPO_ROOT, "unimo_plugin", "config", "pretrain")
 SIZES = ("encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim", "encoder_attention_heads", "max_positions")

@@ -1,9 +1,9 @@
 """The unimo model: masks, padding invariance, [IMG], heads, activation checkpointing."""
 import pytest
 import torch
-from conftest import build_unimo, random_regions, random_text
 
 from unimo_plugin.models.masks import attention_mask
+from unimo_plugin.testing.tiny_models import build_unimo, random_regions, random_text
 
 
 def test_seq2seq_mask_pattern():

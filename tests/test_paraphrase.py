@@ -14,7 +14,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT, fairseq_bin, run_cli
 
 from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.formats.caption_sets import read_caption_records
@@ -26,6 +25,7 @@ from unimo_plugin.preprocess.cmcl.back_translation import (
     read_paraphrase_tsv,
     select_paraphrases,
 )
+from unimo_plugin.testing.commands import REPO_ROOT, fairseq_bin, run_cli
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "paraphrase.py")
 SIZES = {"small": "pequeno", "large": "grande"}

@@ -4,9 +4,9 @@ import glob
 import re
 
 import pytest
-from conftest import REPO_ROOT, fairseq_bin, run_cli
 
 from unimo_plugin.testing import synthetic_corpora as pretrain_data
+from unimo_plugin.testing.commands import REPO_ROOT, fairseq_bin, run_cli
 
 OBJECTIVES = ("mlm", "seq2seq", "mrm_feat", "mrm_cls", "cmcl")
 

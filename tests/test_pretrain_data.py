@@ -164,7 +164,7 @@ def test_sidecar_round_trip_and_mismatch(data_dir, tmp_path):
 
 @pytest.mark.parametrize("modality", ["text", "image", "pair"])
 def test_criterion_runs_each_modality_and_backpropagates(data_dir, modality):
-    from conftest import build_unimo
+    from unimo_plugin.testing.tiny_models import build_unimo
 
     from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
 

@@ -144,7 +144,7 @@ def test_temperature_is_learned_bounded_and_keeps_its_gradient_outside_the_bound
 
 
 def test_model_owns_tau_and_the_task_clamps_it_after_each_update(dictionary):
-    from conftest import build_unimo
+    from unimo_plugin.testing.tiny_models import build_unimo
 
     from unimo_plugin.tasks.base_task import UnimoTask
 

@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_cli
 
 from unimo_plugin.cli.subset_regions import main
 from unimo_plugin.common.artifacts import InputError, manifest_path
@@ -19,6 +18,7 @@ from unimo_plugin.formats.region_store import (
     normalized_boxes,
     subset_region_store,
 )
+from unimo_plugin.testing.commands import REPO_ROOT, run_cli
 
 SUBSET_SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "subset_regions.py")  # the documented command
 

@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, fairseq_bin, models_of_widths, run_cli
 from fairseq.data import data_utils
 
 from unimo_plugin.cli.eval_cross_retrieval import main as evaluate_main
@@ -20,14 +19,16 @@ from unimo_plugin.data.finetune.retrieval_pairs import RetrievalPairsDataset
 from unimo_plugin.evaluation import cross_retrieval
 from unimo_plugin.evaluation.cross_retrieval import exhaustive_scores, two_stage_scores
 from unimo_plugin.evaluation.retrieval import chance_recall_at_k, recall_at_k
-from unimo_plugin.models.bi_encoder import embed_split
-from unimo_plugin.formats.region_store import RegionStore
-from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
 from unimo_plugin.formats.mined_negatives import MinedNegatives
+from unimo_plugin.formats.region_store import RegionStore
+from unimo_plugin.models.bi_encoder import embed_split
+from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
 from unimo_plugin.preprocess.text.bpe_training import train_bpe
 from unimo_plugin.tasks.unimo_retrieval import UnimoRetrievalConfig, UnimoRetrievalTask
 from unimo_plugin.testing import synthetic_corpora
+from unimo_plugin.testing.commands import REPO_ROOT, fairseq_bin, run_cli
 from unimo_plugin.testing.synthetic_retrieval import write_retrieval_data
+from unimo_plugin.testing.tiny_models import models_of_widths
 
 BINARIZE = [sys.executable, os.path.join(REPO_ROOT, "data_scripts", "binarize_captions.py")]
 NUM_NEGATIVES = 3

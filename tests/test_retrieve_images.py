@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_cli
 
 from unimo_plugin.cli.retrieve_images import main as cli_main
 from unimo_plugin.common.artifacts import InputError, read_manifest, write_manifest
@@ -21,6 +20,7 @@ from unimo_plugin.preprocess.cmcl.image_retrieval import (
     similar_by_features,
     similar_by_labels,
 )
+from unimo_plugin.testing.commands import REPO_ROOT, run_cli
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "retrieve_images.py")
 CLASSES, DIM = 6, 4

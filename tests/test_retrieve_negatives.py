@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_cli
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from unimo_plugin.cli.retrieve_negatives import main as cli_main
@@ -15,6 +14,7 @@ from unimo_plugin.common.artifacts import read_manifest
 from unimo_plugin.formats.caption_sets import read_caption_records
 from unimo_plugin.formats.cmcl_candidates import read_cmcl_raw
 from unimo_plugin.preprocess.cmcl.tfidf_negatives import text_key, tfidf_negatives
+from unimo_plugin.testing.commands import REPO_ROOT, run_cli
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "retrieve_negatives.py")
 WORDS = {"det": ["a", "the", "two", "some"], "adj": ["red", "small", "old", "wooden", "happy"],

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_cli
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from unimo_plugin.cli.retrieve_texts import main as cli_main
@@ -14,6 +13,7 @@ from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.formats.caption_sets import read_caption_records
 from unimo_plugin.formats.cmcl_candidates import read_cmcl_raw, text_key
 from unimo_plugin.preprocess.cmcl.text_retrieval import SentenceTransformerEncoder, read_corpus, similar_texts
+from unimo_plugin.testing.commands import REPO_ROOT, run_cli
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "retrieve_texts.py")
 CORPUS = """A dog runs on the grass.

@@ -6,7 +6,6 @@ import re
 import sys
 
 import pytest
-from conftest import REPO_ROOT, run_cli
 
 from unimo_plugin.cli.rewrite_captions import main
 from unimo_plugin.common.artifacts import read_manifest
@@ -14,6 +13,7 @@ from unimo_plugin.formats.caption_sets import read_caption_records
 from unimo_plugin.formats.cmcl_candidates import read_cmcl_raw, text_key
 from unimo_plugin.preprocess.cmcl.scene_graph.parse import SceneGraphParser
 from unimo_plugin.preprocess.cmcl.scene_graph.run import rewrite_split
+from unimo_plugin.testing.commands import REPO_ROOT, run_cli
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "rewrite_captions.py")
 CAPTIONS = {

@@ -4,10 +4,10 @@ import re
 
 import pytest
 import torch
-from conftest import build_unimo, make_dictionary, random_text
 from fairseq import options, tasks
 
 from unimo_plugin.models.roberta_init import load_roberta_into
+from unimo_plugin.testing.tiny_models import build_unimo, make_dictionary, random_text
 
 DIMS = ["--encoder-layers", "2", "--encoder-embed-dim", "32", "--encoder-ffn-embed-dim", "64",
         "--encoder-attention-heads", "4", "--max-positions", "64"]

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_cli
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -17,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from unimo_plugin.cli.make_sample_data import main
 from unimo_plugin.common.artifacts import is_complete, manifest_path, read_manifest
 from unimo_plugin.formats.region_store import RegionStore, normalized_boxes, region_store_of
+from unimo_plugin.testing.commands import REPO_ROOT, run_cli
 from unimo_plugin.testing.sample_data import write_raw
 from unimo_plugin.testing.sample_scenes import SceneObject, position_phrase
 

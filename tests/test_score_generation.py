@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, run_cli
 
 from unimo_plugin.cli.score_captions import main as score_captions_main
 from unimo_plugin.cli.score_text import main as score_text_main
@@ -16,6 +15,7 @@ from unimo_plugin.common.artifacts import InputError
 from unimo_plugin.evaluation.caption_metrics import METRICS, random_train_captions, score_captions, spice_score
 from unimo_plugin.evaluation.generate_output import hypotheses_in_order, read_hypotheses
 from unimo_plugin.evaluation.text_metrics import score_text, summary_sentences
+from unimo_plugin.testing.commands import REPO_ROOT, run_cli
 
 SCORE_CAPTIONS = os.path.join(REPO_ROOT, "data_scripts", "score_captions.py")
 SCORE_TEXT = os.path.join(REPO_ROOT, "data_scripts", "score_text.py")

@@ -10,9 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, fairseq_bin, run_cli
 from fairseq.data import Dictionary, data_utils
-from labeled_data import finetune_command, make_bpe
 
 from unimo_plugin.cli.eval_classification import main as evaluate_main
 from unimo_plugin.cli.prepare_glue import main as prepare_main
@@ -20,6 +18,8 @@ from unimo_plugin.data.finetune.labeled_dataset import ClassTargets, LabeledData
 from unimo_plugin.evaluation.classification import classification_metrics, regression_metrics
 from unimo_plugin.formats.labeled_sets import read_labels, read_records
 from unimo_plugin.preprocess.text.text_binarizer import binarize_text
+from unimo_plugin.testing.commands import REPO_ROOT, fairseq_bin, run_cli
+from unimo_plugin.testing.labeled_data import finetune_command, make_bpe
 
 POSITIVE, NEGATIVE = ("good", "great", "fine"), ("bad", "awful", "poor")
 NOUNS = ("film", "plot", "cast", "story", "music", "ending")

@@ -8,8 +8,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import models_of_widths, run_cli
-from labeled_data import FEATURE_DIM, finetune_command, make_bpe, shape_of, write_scene_store
 
 from unimo_plugin.cli.eval_classification import main as evaluate_main
 from unimo_plugin.cli.prepare_snli_ve import main as prepare_main
@@ -17,6 +15,9 @@ from unimo_plugin.criterions.unimo_classification import UnimoClassificationCrit
 from unimo_plugin.criterions.unimo_soft_bce import UnimoSoftBceCriterion
 from unimo_plugin.formats.labeled_sets import read_labels, read_records
 from unimo_plugin.tasks.unimo_snli_ve import UnimoSnliVeConfig, UnimoSnliVeTask
+from unimo_plugin.testing.commands import run_cli
+from unimo_plugin.testing.labeled_data import FEATURE_DIM, finetune_command, make_bpe, shape_of, write_scene_store
+from unimo_plugin.testing.tiny_models import models_of_widths
 
 NUM_TRAIN, NUM_VALID = 120, 30
 FIRST_ID = 1000  # Flickr30k ids; the region store names images by file stem

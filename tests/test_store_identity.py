@@ -12,16 +12,15 @@ import subprocess
 from argparse import Namespace
 
 import pytest
-from conftest import REPO_ROOT, build_unimo, fairseq_bin
 
 from unimo_plugin.common.artifacts import manifest_path, read_manifest
 from unimo_plugin.formats.caption_sets import read_caption_records
 from unimo_plugin.formats.cmcl_candidates import write_cmcl_raw
 from unimo_plugin.formats.labeled_sets import LabeledExample, write_labeled_splits
+from unimo_plugin.formats.mined_negatives import MinedNegatives
 from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter
 from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
 from unimo_plugin.preprocess.cmcl.sidecar_builder import build_cmcl_sidecars
-from unimo_plugin.formats.mined_negatives import MinedNegatives
 from unimo_plugin.preprocess.finetune.negative_mining import mine_split
 from unimo_plugin.preprocess.text.bpe_training import train_bpe
 from unimo_plugin.tasks.unimo_caption import UnimoCaptionConfig, UnimoCaptionTask
@@ -29,7 +28,9 @@ from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrain
 from unimo_plugin.tasks.unimo_retrieval import UnimoRetrievalConfig, UnimoRetrievalTask
 from unimo_plugin.tasks.unimo_snli_ve import UnimoSnliVeConfig, UnimoSnliVeTask
 from unimo_plugin.tasks.unimo_vqa import UnimoVqaConfig, UnimoVqaTask
+from unimo_plugin.testing.commands import REPO_ROOT, fairseq_bin
 from unimo_plugin.testing.synthetic_retrieval import FEATURE_DIM, write_retrieval_data
+from unimo_plugin.testing.tiny_models import build_unimo
 
 NUM_IMAGES = 10
 REFUSED = "the store's images are not the ones, or not in the order, that the rows were written for"

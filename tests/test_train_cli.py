@@ -4,9 +4,10 @@ import re
 
 import pytest
 import torch
-from conftest import REPO_ROOT, fairseq_bin, run_cli
 from fairseq import checkpoint_utils, utils
-from toy_text import write_toy_corpus
+
+from unimo_plugin.testing.commands import REPO_ROOT, fairseq_bin, run_cli
+from unimo_plugin.testing.toy_text import write_toy_corpus
 
 
 @pytest.mark.slow

@@ -8,14 +8,22 @@ import re
 
 import numpy as np
 import pytest
-from conftest import run_cli
-from labeled_data import COLOURS, SHAPES, colour_of, finetune_command, make_bpe, shape_of, write_scene_store
 
 from unimo_plugin.cli.eval_vqa import main as evaluate_main
 from unimo_plugin.cli.prepare_vqa import main as prepare_main
 from unimo_plugin.evaluation.vqa import vqa_accuracy
 from unimo_plugin.formats.labeled_sets import read_labels, read_records
 from unimo_plugin.formats.vqa_answers import normalize_answer
+from unimo_plugin.testing.commands import run_cli
+from unimo_plugin.testing.labeled_data import (
+    COLOURS,
+    SHAPES,
+    colour_of,
+    finetune_command,
+    make_bpe,
+    shape_of,
+    write_scene_store,
+)
 
 QUESTIONS = {"what color is the object?": colour_of, "what shape is the object?": shape_of}
 NUM_TRAIN, NUM_VALID = 90, 24

@@ -4,10 +4,10 @@ import os
 from argparse import Namespace
 
 import numpy as np
-from conftest import REPO_ROOT, fairseq_bin
 
-from unimo_plugin.formats.region_store import RegionStoreWriter
-from unimo_plugin.preprocess.text.bpe_training import train_bpe
+from ..formats.region_store import RegionStoreWriter
+from ..preprocess.text.bpe_training import train_bpe
+from .commands import REPO_ROOT, fairseq_bin
 
 COLOURS = ("red", "green", "blue")
 SHAPES = ("circle", "square")
