@@ -7,10 +7,10 @@ import numpy as np
 
 from ..formats.region_store import RegionStoreWriter
 from ..preprocess.text.bpe_training import train_bpe
+from . import vocabulary
 from .commands import REPO_ROOT, fairseq_bin
 
-COLOURS = ("red", "green", "blue")
-SHAPES = ("circle", "square")
+COLOURS, SHAPES = vocabulary.COLOURS[:3], vocabulary.SHAPES[:2]  # 6 kinds of image: learnable in a few updates
 FEATURE_DIM = 12
 
 
