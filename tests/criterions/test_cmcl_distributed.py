@@ -1,6 +1,6 @@
 """CMCL across workers (2 gloo processes): the all-gathered loss and gradients equal one process on
-the concatenated batch. (How batches are dealt to workers: test_pretrain_data.py; the whole trainer
-path: test_distributed_training.py.)"""
+the concatenated batch. (How batches are dealt to workers: data/test_pretrain_data.py; the whole
+trainer path: training/test_distributed_training.py.)"""
 import pytest
 import torch
 import torch.distributed as dist

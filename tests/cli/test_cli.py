@@ -77,6 +77,7 @@ def run_python(*args):
                           timeout=300)
 
 
+@pytest.mark.slow  # the command runs as a subprocess
 def test_a_command_prints_its_error_and_nothing_of_importing_fairseq(tmp_path):
     missing = tmp_path / "missing.txt"
     proc = run_python("data_scripts/train_bpe.py", "--input", str(missing), "--output-dir", str(tmp_path / "bpe"))
@@ -84,6 +85,7 @@ def test_a_command_prints_its_error_and_nothing_of_importing_fairseq(tmp_path):
     assert proc.stderr.splitlines() == [f"unimo-train-bpe: error: [Errno 2] No such file or directory: '{missing}'"]
 
 
+@pytest.mark.slow  # the command runs as a subprocess
 def test_the_commands_own_warnings_and_logs_still_show(tmp_path):
     """The same command, its work replaced by one that warns, logs a warning and then fails."""
     program = f"""

@@ -9,8 +9,9 @@ from PIL import Image
 
 from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter
 from unimo_plugin.preprocess.regions.region_drawing import box_labels
+from unimo_plugin.testing.commands import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(REPO_ROOT)
 SCRIPT = REPO / "data_scripts" / "draw_regions.py"
 DIM = 8
 

@@ -13,8 +13,9 @@ from unimo_plugin.cli.import_regions import get_parser, main
 from unimo_plugin.common.artifacts import InputError, manifest_path
 from unimo_plugin.formats.region_store import RegionStore
 from unimo_plugin.preprocess.regions.region_import import import_regions
+from unimo_plugin.testing.commands import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(REPO_ROOT)
 SCRIPT = REPO / "data_scripts" / "import_regions.py"
 DIM, CLASSES = 32, 9
 

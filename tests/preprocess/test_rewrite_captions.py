@@ -124,6 +124,7 @@ def test_seed_reproducible_across_workers_and_changes_with_seed(pairs, cli_outpu
     assert read(other) != read(output)
 
 
+@pytest.mark.slow  # worker processes
 def test_sharded_then_merged_equals_unsharded_and_resumes(pairs, tmp_path):
     whole = str(tmp_path / "whole.jsonl")
     rewrite_split(pairs, "tiny", output=whole, per_caption=PER_CAPTION, seed=7)

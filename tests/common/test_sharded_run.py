@@ -62,6 +62,7 @@ def shards_of(output, n):
     return [f"{output}.shard{k}-of-{n}" for k in range(n)]
 
 
+@pytest.mark.slow  # the killed run is a subprocess
 def test_killed_or_failed_run_resumes_to_the_uninterrupted_result(corpus, tmp_path):
     whole = str(tmp_path / "whole.txt")
     assert [r.stats for r in ShoutRun(whole, corpus).run()] == [{"lines": 10, "first": [0]}]

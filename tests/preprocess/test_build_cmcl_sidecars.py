@@ -13,6 +13,8 @@ from unimo_plugin.formats.region_store import RegionStoreWriter
 from unimo_plugin.tasks.unimo_pretrain import UnimoPretrainConfig, UnimoPretrainTask
 from unimo_plugin.testing.commands import run_cli
 
+pytestmark = pytest.mark.slow  # end-to-end: BPE training, caption binarization and the command run as subprocesses
+
 CAPTIONS = [("img0", "a red circle on the left."), ("img0", "a small red circle."),
             ("img1", "a blue square above a green star."), ("img2", "two yellow triangles.")]
 

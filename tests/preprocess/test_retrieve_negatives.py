@@ -90,6 +90,7 @@ def test_matches_brute_force_and_follows_the_rules():
     assert len(set(indices.ravel()) - {-1}) > len(texts) // 2
 
 
+@pytest.mark.slow  # worker processes
 def test_chunks_shards_and_workers_do_not_change_the_result():
     texts, image_ids = columns(make_captions())
     whole = tfidf_negatives(texts, image_ids, 3)

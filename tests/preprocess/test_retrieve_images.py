@@ -118,6 +118,7 @@ def test_mean_features(store):
     assert all(i not in row for i, row in enumerate(indices))
 
 
+@pytest.mark.slow  # worker processes
 def test_chunks_workers_and_seed(store):
     labels = read_labels(store, np.arange(len(store)), workers=2)
     whole = similar_by_labels(labels, 3, similarity="weighted", weighted_metric="jaccard")

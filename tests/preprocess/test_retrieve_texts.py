@@ -86,6 +86,7 @@ def test_tfidf_matches_brute_force(corpus_file):
     assert corpus[indices[2][0]] == "a man rides a horse on the beach."
 
 
+@pytest.mark.slow  # worker processes
 def test_chunks_shards_and_workers(corpus_file):
     corpus, _ = read_corpus(corpus_file)
     texts, image_ids = columns()

@@ -127,6 +127,7 @@ def test_rouge_lsum_splits_sentences_at_markers_or_sentence_ends():
         assert scores["ROUGE-1"] == pytest.approx(100)  # the markers are not words
 
 
+@pytest.mark.slow  # pycocoevalcap's tokenizer and METEOR run Java subprocesses
 def test_caption_metrics_match_hand_computation():
     scores, skipped = score_captions([HYPOTHESIS + "."], [[REFERENCE.capitalize()]])  # PTB: lower case, no "."
     assert not skipped and list(scores) == list(METRICS)
