@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from unimo_plugin.cli.binarize_captions import main as cli_main
+from unimo_plugin.cli.binarize_text import main as text_main  # the command data_scripts/binarize_text.py runs
 from unimo_plugin.common.artifacts import InputError, read_manifest
 from unimo_plugin.formats.region_store import RegionStore, RegionStoreWriter, region_store_of
 from unimo_plugin.preprocess.captions.caption_binarizer import binarize_captions
@@ -200,7 +201,6 @@ def test_bpe_and_text_corpus_straight_from_caption_files(data, tmp_path, capsys)
         assert filecmp.cmp(tmp_path / "from_captions" / name, tmp_path / "from_text" / name, shallow=False), name
     assert read_manifest(tmp_path / "from_captions")["options"]["input_formats"] == ["karpathy", "tsv"]
 
-    text_main = runpy.run_path(os.path.join(REPO_ROOT, "data_scripts", "binarize_text.py"))["main"]
     common = ["--dict", data["dict"]] + data["bpe_args"]
     plain.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
     text_main(["--input", data["karpathy"], "--output", str(tmp_path / "karpathy")] + common)  # auto: JSON
