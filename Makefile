@@ -21,7 +21,7 @@ $(VENV)/.installed: setup.py requirements/constraints.txt requirements/fairseq.t
 test: install
 	$(PY) -m pytest tests
 
-# The in-process tests only (no command, training run or worker process): about 25 s on 2 cores.
+# The in-process tests only (no command, training run or worker process): about half a minute on 2 cores.
 test-fast: install
 	$(PY) -m pytest tests -m "not slow"
 
