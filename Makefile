@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: install test demo bench clean
+.PHONY: install test test-fast demo bench clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ $(VENV)/.installed: setup.py requirements/constraints.txt requirements/fairseq.t
 
 test: install
 	$(PY) -m pytest tests
+
+# The in-process tests only (no command, training run or worker process): about half a minute on 2 cores.
+test-fast: install
+	$(PY) -m pytest tests -m "not slow"
 
 demo: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh

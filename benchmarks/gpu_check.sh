@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU figures for the README: mixed-precision `fairseq-train` of unimo_base (~50 updates) on the sample
+# GPU figures for docs/benchmarks.md: mixed-precision `fairseq-train` of unimo_base (~50 updates) on the sample
 # data (image-text pairs, images and text, all objectives), beside fairseq's own roberta_base masked LM
 # on the sample text corpus. Prints updates/s (fairseq's final `ups`) and the peak GPU memory in use
 # (nvidia-smi, sampled every 200 ms). Run on a machine with a GPU: bash benchmarks/gpu_check.sh

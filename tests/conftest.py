@@ -1,17 +1,12 @@
-"""Shared fixtures: tiny dictionaries, tiny UNIMO models and fairseq-style data dirs."""
+"""Fixtures shared by every test, and the thread settings. Helpers (tiny models, synthetic data,
+running commands) live in unimo_plugin.testing."""
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
-from fairseq.data import Dictionary
-from omegaconf import OmegaConf
 
 import unimo_plugin  # noqa: F401  (registers the plugin)
-from unimo_plugin.models.unimo import UnimoConfig, UnimoModel
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from unimo_plugin.testing.tiny_models import make_dictionary
 
 # One intra-op thread in the tests and in every CLI they start (inherited through the environment):
 # tiny models gain nothing from more, spinning OpenMP threads slow every process down badly when the
@@ -19,52 +14,6 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # test process and in a subprocess stay bit-identical.
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
-
-
-def make_dictionary(num_symbols=40):
-    d = Dictionary()
-    for i in range(num_symbols):
-        d.add_symbol(str(1000 + i))
-    d.add_symbol("<mask>")
-    return d
-
-
-class DictTask:
-    """The part of a fairseq task that ``build_model`` reads."""
-
-    def __init__(self, dictionary):
-        self.source_dictionary = self.target_dictionary = dictionary
-
-
-def build_unimo(dictionary, **overrides):
-    fields = dict(encoder_layers=2, encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=4,
-                  max_positions=64, region_feature_dim=12, num_region_classes=7)
-    fields.update(overrides)
-    return UnimoModel.build_model(UnimoConfig(**fields), DictTask(dictionary))
-
-
-def models_of_widths(task, widths, **fields):
-    """The models ``task`` builds, one per encoder width; building them must leave the task as it was."""
-    state = dict(vars(task))
-    models = [task.build_model(OmegaConf.structured(UnimoConfig(
-        _name="unimo", encoder_layers=1, encoder_embed_dim=width, encoder_ffn_embed_dim=2 * width,
-        encoder_attention_heads=4, **fields))) for width in widths]
-    assert vars(task) == state, "building a model changed the task"
-    return models
-
-
-def run_cli(args, cwd=None, timeout=600):
-    """Run a CLI as a user would; fail with its output when it fails."""
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run(args, cwd=cwd or REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
-                             f"{proc.stderr[-4000:]}")
-    return proc
-
-
-def fairseq_bin(name):
-    return os.path.join(os.path.dirname(sys.executable), name)
 
 
 @pytest.fixture
@@ -75,22 +24,3 @@ def dictionary():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
-
-
-def random_text(dictionary, lengths, generator=None):
-    """Right-padded batch of ``<s> w.. </s>`` with random words."""
-    batch = torch.full((len(lengths), max(lengths)), dictionary.pad())
-    for i, n in enumerate(lengths):
-        words = torch.randint(dictionary.nspecial, len(dictionary) - 1, (n - 2,), generator=generator)
-        batch[i, :n] = torch.cat([torch.tensor([dictionary.bos()]), words, torch.tensor([dictionary.eos()])])
-    return batch
-
-
-def random_regions(batch_size, num_regions, feature_dim, generator=None):
-    features = torch.randn(batch_size, num_regions, feature_dim, generator=generator)
-    corners = torch.rand(batch_size, num_regions, 2, 2, generator=generator).sort(dim=2).values
-    x1y1, x2y2 = corners[:, :, 0], corners[:, :, 1]
-    area = ((x2y2 - x1y1).prod(-1, keepdim=True))
-    boxes = torch.cat([x1y1, x2y2, area], dim=-1)
-    return features, boxes
-

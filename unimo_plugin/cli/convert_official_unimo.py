@@ -10,7 +10,7 @@ Then: --pretrained unimo-base/model.pt to fine-tune, or UnimoModel.from_pretrain
 data_name_or_path="unimo-base"). A fine-tuned checkpoint converts with its head: unimo_mnli_*_en gives a
 unimo_sentence_prediction checkpoint with the release's GLUE head for data made by unimo-prepare-glue --task MNLI.
 """
-from ..preprocess.finetune.glue_sources import GLUE_TASKS
+from ..formats.glue_tasks import GLUE_TASKS
 from ..preprocess.official_weights import RELEASE_NLI_LABELS, convert_official
 from .runner import bad_input_exits, command_parser, run
 

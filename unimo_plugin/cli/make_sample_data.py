@@ -18,7 +18,7 @@ imgid, filename, and each scene's objects: the captions of raw/captions/*.tsv, w
 instead because the task's validation split is fairseq's "valid", not Karpathy's "val") and
 boxes.json (every scene's ground-truth boxes, keyed by image id). No detector weights exist offline, so
 regions come from a randomly initialised ResNet-18 detector (--random-init --seed): its features
-still carry colour and shape (tests/test_sample_data.py probes them), not semantics.
+still carry colour and shape (tests/testing/test_sample_data.py probes them), not semantics.
 
 Each stage's outputs are complete iff their manifests exist, so rerunning the same command resumes
 an interrupted build and skips finished stages; OUT.manifest.json is written last.

@@ -7,8 +7,9 @@ pretraining) and labels from the task's TSV files.
 Splits: train.tsv -> train, dev.tsv -> valid, test.tsv -> test (unlabeled); MNLI: dev_matched -> valid,
 dev_mismatched -> valid_mismatched, test_matched -> test, test_mismatched -> test_mismatched.
 """
+from ..formats.glue_tasks import GLUE_TASKS
 from ..formats.labeled_sets import write_labeled_splits
-from ..preprocess.finetune.glue_sources import GLUE_TASKS, read_glue_dir
+from ..preprocess.finetune.glue_sources import read_glue_dir
 from .labeled_args import add_labeled_output_args, print_labeled_summary
 from .runner import bad_input_exits, command_parser, run
 from .shared_args import bpe_config

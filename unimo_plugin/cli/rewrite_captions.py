@@ -1,6 +1,6 @@
 """Phrase- and word-level hard negatives for CMCL: each caption of a split rewritten with ONE object,
 attribute or relation of its scene graph swapped for another of the same kind from the corpus
-(see unimo_plugin/preprocess/cmcl/scene_graph_rewriting.py). Writes PAIRS/SPLIT.cmcl_raw.negatives.scene_graph.jsonl
+(see unimo_plugin/preprocess/cmcl/scene_graph/). Writes PAIRS/SPLIT.cmcl_raw.negatives.scene_graph.jsonl
 (one line per caption of PAIRS/SPLIT.captions.jsonl, items {"text", "level", "swapped"}), which
 build_cmcl_sidecars.py picks up with the other negatives.
 

@@ -7,7 +7,7 @@ instead of three; RoBERTa's q/k/v weights are concatenated on loading). Tensors 
 
 Generation attends to keys and values computed earlier (the source, earlier target tokens): a layer takes
 an optional ``keys_values`` function that maps the keys and values of its own positions, each
-(B, heads, L, H / heads), to all those its queries attend to (see ``generation.py``).
+(B, heads, L, H / heads), to all those its queries attend to (see ``incremental_decoding.py``).
 """
 from typing import Callable, Optional, Tuple
 

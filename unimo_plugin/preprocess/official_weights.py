@@ -23,13 +23,19 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from omegaconf import OmegaConf
 
 from ..common.artifacts import InputError, atomic_output, write_manifest
+from ..formats.glue_tasks import GLUE_TASKS, NLI_LABELS
 from ..formats.paddle_params import read_params
 from ..models.heads import PooledLinearHead, ProductScoreHead, SumFusionHead
-from ..models.official_checkpoint import (backbone_names, convert, head_kinds, head_names, label_rows,
-                                          unconverted, vocabulary_rows)
+from ..models.official_checkpoint import (
+    backbone_names,
+    convert,
+    head_kinds,
+    head_names,
+    label_rows,
+    unconverted,
+    vocabulary_rows,
+)
 from ..models.unimo import UnimoConfig, UnimoModel
-from .finetune.glue_sources import GLUE_TASKS
-from .finetune.snli_ve_sources import LABELS as SNLI_VE_LABELS
 
 logger = logging.getLogger(__name__)
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -123,7 +129,7 @@ def _labels(kind, outputs, glue_task, release_labels):
         labels = GLUE_TASKS[glue_task].labels
         default = RELEASE_NLI_LABELS if glue_task == "MNLI" else labels
     else:
-        labels, default = SNLI_VE_LABELS, SNLI_VE_LABELS
+        labels, default = NLI_LABELS, NLI_LABELS
     if labels is None:  # regression
         return None
     if len(labels) != outputs:

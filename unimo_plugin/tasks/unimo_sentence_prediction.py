@@ -7,8 +7,8 @@ from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 from torch import nn
 
+from ..formats.glue_tasks import GLUE_TASKS
 from ..models.heads import ClassificationHead, PooledLinearHead
-from ..preprocess.finetune.glue_sources import GLUE_TASKS
 from .labeled_task import LabeledTask, LabeledTaskConfig
 
 

@@ -1,9 +1,10 @@
 """Synthetic scenes and their language: the bundled sample data's images, boxes, captions and text.
 
 A scene is one to three coloured shapes on a light background. Captions and text-corpus sentences
-come from one small grammar over the same words (colour, shape, size, position, spatial relation),
-so a model pretrained on the sample can learn every word from both modalities. Every draw takes a
-``numpy.random.Generator`` keyed by the item, so outputs do not depend on worker count or order.
+come from one small grammar over the same words (colour, shape, size and spatial relation from
+vocabulary.py; position), so a model pretrained on the sample can learn every word from both
+modalities. Every draw takes a ``numpy.random.Generator`` keyed by the item, so outputs do not
+depend on worker count or order.
 """
 import math
 from typing import NamedTuple, Tuple
@@ -11,16 +12,11 @@ from typing import NamedTuple, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
-COLOURS = {
-    "red": (215, 35, 35),
-    "green": (30, 160, 60),
-    "blue": (35, 75, 215),
-    "yellow": (235, 200, 20),
-    "purple": (135, 50, 175),
-    "orange": (240, 130, 20),
-}
-SHAPES = ("circle", "square", "triangle", "star")
-SIZES = {"small": 0.24, "large": 0.40}  # nominal object extent as a share of the image side
+from .vocabulary import COLOURS, RELATIONS, SHAPES, SIZES
+
+RGB = {"red": (215, 35, 35), "green": (30, 160, 60), "blue": (35, 75, 215), "yellow": (235, 200, 20),
+       "purple": (135, 50, 175), "orange": (240, 130, 20)}  # how each of COLOURS is drawn
+EXTENT = {"small": 0.24, "large": 0.40}  # nominal object extent of each of SIZES, as a share of the image side
 BACKGROUNDS = ((236, 236, 236), (222, 222, 214), (240, 234, 220), (214, 222, 230))
 NUMBERS = {1: "one", 2: "two", 3: "three"}
 SUPERSAMPLE = 4  # shapes are drawn this much larger, then downscaled: anti-aliased edges
@@ -82,9 +78,9 @@ def sample_scene(rng, image_size=128, max_objects=3):
         kinds = rng.choice(len(COLOURS) * len(SHAPES), size=count, replace=False)
         objects = []
         for kind in kinds:
-            colour, shape = list(COLOURS)[kind // len(SHAPES)], SHAPES[kind % len(SHAPES)]
-            size = list(SIZES)[int(rng.integers(len(SIZES)))]
-            extent = SIZES[size] * image_size * rng.uniform(0.9, 1.1)
+            colour, shape = COLOURS[kind // len(SHAPES)], SHAPES[kind % len(SHAPES)]
+            size = SIZES[int(rng.integers(len(SIZES)))]
+            extent = EXTENT[size] * image_size * rng.uniform(0.9, 1.1)
             for _ in range(50):
                 lo, hi = gap + extent / 2, image_size - gap - extent / 2
                 box = _box(_outline(shape, rng.uniform(lo, hi), rng.uniform(lo, hi), extent))
@@ -111,9 +107,9 @@ def render_scene(scene, rng):
         x1, y1, x2, y2 = (v * SUPERSAMPLE for v in obj.box)
         outline = _outline(obj.shape, (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1))
         if obj.shape == "circle":
-            draw.ellipse(outline, fill=COLOURS[obj.colour])
+            draw.ellipse(outline, fill=RGB[obj.colour])
         else:
-            draw.polygon(outline, fill=COLOURS[obj.colour])
+            draw.polygon(outline, fill=RGB[obj.colour])
     return big.resize((size, size), Image.Resampling.BOX)
 
 
@@ -148,9 +144,10 @@ def position_phrase(obj, image_size):
 def relation(a, b):
     """How ``a`` lies relative to ``b`` along the dominant axis: "to the left of", "above", ..."""
     (ax, ay), (bx, by) = a.centre, b.centre
+    left_of, right_of, above, below = RELATIONS
     if abs(ax - bx) >= abs(ay - by):
-        return "to the left of" if ax < bx else "to the right of"
-    return "above" if ay < by else "below"
+        return left_of if ax < bx else right_of
+    return above if ay < by else below
 
 
 def _object_count(scene):

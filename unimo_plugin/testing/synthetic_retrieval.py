@@ -12,9 +12,8 @@ import os
 import numpy as np
 
 from ..formats.region_store import RegionStoreWriter
-from .sample_scenes import COLOURS, SHAPES
+from .vocabulary import COLOURS, SHAPES, SIDES, SIZES
 
-SIZES, SIDES = ("small", "large"), ("left", "right")
 FEATURE_DIM = len(COLOURS) + len(SHAPES) + 2
 _OPENINGS = ("a", "there is a", "a picture of a", "we see a", "this shows a")
 _CLOSINGS = ("", " in the picture", " on a plain background", " drawn in the image", " on its own")
@@ -28,7 +27,7 @@ def attribute_code(colour, shape, size, side):
 
 
 def caption(colour, shape, size, side, rng):
-    words = (SIZES[size], list(COLOURS)[colour], SHAPES[shape])
+    words = (SIZES[size], COLOURS[colour], SHAPES[shape])
     return f"{_OPENINGS[rng.integers(len(_OPENINGS))]} {' '.join(words)} on the {SIDES[side]}" \
            f"{_CLOSINGS[rng.integers(len(_CLOSINGS))]}"
 

@@ -5,30 +5,28 @@ Item ``i`` is caption ``i`` with its own image (the positive, first) followed by
 two directions). Negatives are drawn at random from the split, or from the mined hard negatives of
 ``mine_retrieval_negatives.py`` when given; draws are deterministic per (seed, epoch, item).
 """
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 from fairseq.data import Dictionary, FairseqDataset, data_utils
 
+from ...formats.mined_negatives import MinedNegatives
 from ...formats.region_store import RegionStore
 from ..collate import collate_regions, sample_rng
 from ..region_inputs import load_regions
-
-if TYPE_CHECKING:  # preprocessing code, not needed to read a split
-    from ...preprocess.finetune.negative_mining import MinedNegatives
 
 
 class RetrievalPairsDataset(FairseqDataset):
     """``captions[i]`` (``w.. </s>``) describes region-store row ``image_rows[i]``; captions are cut to
     ``max_caption_tokens`` and images to their first ``max_regions`` regions.
 
-    ``hard_negatives``: a :class:`~negative_mining.MinedNegatives` of this split, or None for random.
+    ``hard_negatives``: a :class:`MinedNegatives` of this split, or None for random.
     """
 
     def __init__(self, *, captions: FairseqDataset, image_rows: np.ndarray, store: RegionStore,
                  dictionary: Dictionary, num_negatives: int, seed: int, max_regions: int, max_caption_tokens: int,
-                 hard_negatives: Optional["MinedNegatives"] = None, shuffle: bool = True):
+                 hard_negatives: Optional[MinedNegatives] = None, shuffle: bool = True):
         if len(captions) != len(image_rows):
             raise ValueError(f"{len(captions)} captions but {len(image_rows)} image rows")
         if num_negatives < 1:

@@ -6,37 +6,11 @@ gold_label``; STS-B ``... sentence1 sentence2 score``). CoLA's train/dev files h
 and keep the ``index`` column for a submission file.
 """
 import os
-from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
 
 from ...common.artifacts import InputError
 from ...common.text_files import iter_lines
+from ...formats.glue_tasks import GLUE_TASKS, GlueTask
 from ...formats.labeled_sets import LabeledExample
-from .snli_ve_sources import LABELS as NLI_LABELS
-
-
-@dataclass(frozen=True)
-class GlueTask:
-    texts: Tuple[str, ...]  # text columns, in input order
-    label: str  # label column
-    labels: Optional[Tuple[str, ...]]  # class names; None for regression
-    files: Dict[str, str]  # split -> file name in the task's GLUE directory
-    columns: Optional[Tuple[str, ...]] = None  # for files without a header
-
-    @property
-    def target_kind(self):
-        return "regression" if self.labels is None else "class"
-
-
-_SPLITS = {"train": "train.tsv", "valid": "dev.tsv", "test": "test.tsv"}
-GLUE_TASKS = {
-    "SST-2": GlueTask(("sentence",), "label", ("0", "1"), _SPLITS),
-    "MNLI": GlueTask(("sentence1", "sentence2"), "gold_label", NLI_LABELS, {
-        "train": "train.tsv", "valid": "dev_matched.tsv", "valid_mismatched": "dev_mismatched.tsv",
-        "test": "test_matched.tsv", "test_mismatched": "test_mismatched.tsv"}),
-    "CoLA": GlueTask(("sentence",), "label", ("0", "1"), _SPLITS, columns=("source", "label", "label_notes", "sentence")),
-    "STS-B": GlueTask(("sentence1", "sentence2"), "score", None, _SPLITS),
-}
 
 
 def read_glue_tsv(path, task: GlueTask):
