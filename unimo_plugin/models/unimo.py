@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.utils.checkpoint
 from fairseq import utils
@@ -20,10 +21,12 @@ from torch import nn
 
 from ..data.cmcl_batch import CmclBatch
 from .embeddings import RegionEmbeddings, TextEmbeddings
+from .flops import Dims
 from .heads import Pooler, RegionHead, Temperature
 from .incremental_decoding import UnimoDecoder, UnimoEncoder
 from .layers import TransformerLayer
 from .masks import attention_mask
+from .packing import distinct, packed_attention_mask, packed_positions, plan_packing
 from .pretrained_init import HEADS_PREFIX, load_pretrained_into
 from .roberta_init import load_roberta_into
 
@@ -271,13 +274,7 @@ class UnimoModel(BaseFairseqModel):
             x = x + input_offset
         mask = attention_mask(padding_mask, target)
         inner_states = [x] if return_all_hiddens else []
-        for layer in self.layers:
-            if self.cfg.checkpoint_activations and self.training:
-                x = torch.utils.checkpoint.checkpoint(layer, x, mask, use_reentrant=False)
-            else:
-                x = layer(x, mask)
-            if return_all_hiddens:
-                inner_states.append(x)
+        x = self._run_layers(x, mask, inner_states if return_all_hiddens else None)
 
         image_states = x[:, :num_image] if regions is not None else None
         text_states = x[:, num_image:] if src_tokens is not None else None
@@ -352,13 +349,46 @@ class UnimoModel(BaseFairseqModel):
             extra.update(self._single_modal_passes(CmclBatch.of(cmcl_inputs)))
         return text, extra
 
+    def _run_layers(self, x: torch.Tensor, mask: Optional[torch.Tensor], inner_states: Optional[list] = None):
+        for layer in self.layers:
+            if self.cfg.checkpoint_activations and self.training:
+                x = torch.utils.checkpoint.checkpoint(layer, x, mask, use_reentrant=False)
+            else:
+                x = layer(x, mask)
+            if inner_states is not None:
+                inner_states.append(x)
+        return x
+
     def _single_modal_passes(self, batch: CmclBatch):
-        """CMCL's representations: each image and each text encoded alone by the same transformer."""
-        image = self.extract_features(regions=batch.regions, boxes=batch.boxes,
-                                      region_padding_mask=batch.region_padding_mask)[1]
-        text = self.extract_features(batch.texts)[0]
-        return {"cmcl_image": self.pooled_image(image), "cmcl_text": self.pooled_text(text),
+        """CMCL's representations: each image and each text encoded alone by the same transformer.
+
+        Each distinct image and text is encoded once (an anchor's image may also be another pair's
+        retrieved image; two captions of one image share it), and all of them in one forward: their
+        real positions packed end to end in rows, each attending only to itself (``packing.py``), so
+        that every representation is the one the item has alone, with little padding computed.
+        Returned per item of ``batch``, in its order.
+        """
+        images, image_of = distinct(batch.regions, batch.boxes, batch.region_padding_mask)
+        texts, text_of = distinct(batch.texts)
+        image_x, image_pad, _, _ = self.embed(regions=batch.regions[images], boxes=batch.boxes[images],
+                                              region_padding_mask=batch.region_padding_mask[images])
+        text_x, text_pad, _, _ = self.embed(batch.texts[texts])
+        lengths = torch.cat([(~image_pad).sum(1), (~text_pad).sum(1)]).tolist()
+        packing = plan_packing(lengths, self._flops.position_flops, self._flops.pair_flops)
+        positions = torch.from_numpy(packed_positions(packing, lengths)).to(image_x.device)
+        real = torch.cat([image_x[~image_pad], text_x[~text_pad]])  # sequence by sequence, in order
+        rows = real.new_zeros(packing.rows * packing.row_length, real.size(-1)).index_copy(0, positions, real)
+        mask = packed_attention_mask(packing, lengths, device=real.device)
+        states = self._run_layers(rows.view(packing.rows, packing.row_length, -1), mask).flatten(0, 1)
+        starts = positions[np.cumsum([0] + lengths[:-1])]  # each sequence's first position: [IMG] or <s>
+        pooled_images = self.image_pooler(states[starts[:len(images)]])
+        pooled_texts = self.text_pooler(states[starts[len(images):]])
+        return {"cmcl_image": pooled_images[image_of], "cmcl_text": pooled_texts[text_of],
                 "cmcl_temperature": self.cmcl_temperature()}
+
+    @property
+    def _flops(self) -> Dims:
+        return Dims.of(self.cfg, len(self.dictionary))
 
     def _unused_parameters_anchor(self, text, regions, lm, head_name, region_heads, region_classes, cmcl):
         """Zero times one element of every parameter this forward leaves unused, or None.
