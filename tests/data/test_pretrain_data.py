@@ -294,9 +294,32 @@ def test_pair_masked_lm_masks_words_or_regions_never_both(data_dir):
 
 def test_batches_budget_what_the_passes_compute(data_dir, tmp_path):
     _, mix = make_task(data_dir, modality_ratios="text:1,image:1,pair:1")
+    packed = mix._per_corpus("packed_tokens") + mix._per_corpus("packed_regions")
+    joint = mix._per_corpus("batch_tokens") + mix._per_corpus("batch_regions") - packed
+    assert packed[mix.draw_offsets[2]:].all() and not packed[:mix.draw_offsets[2]].any()  # CMCL's passes only
     for batch in mix.batch_by_size(mix.ordered_indices(), max_tokens=300):  # no --max-regions
-        width = max(mix.num_tokens(i) + mix.num_regions(i) for i in batch) * len(batch)
-        assert width <= 300 and mix.num_regions(batch[0]) + mix.num_tokens(batch[0]) > 0
+        # the joint pass padded to its longest sample, CMCL's packed passes summed
+        tokens = mix._per_corpus("batch_tokens")[batch] - mix._per_corpus("packed_tokens")[batch]
+        regions = joint[batch] - tokens
+        computed = len(batch) * (tokens.max() + regions.max()) + packed[batch].sum()
+        assert computed <= 300 and joint[batch[0]] > 0
+
+
+def test_pair_batches_compute_within_the_budgets(data_dir):
+    """What a pair batch's passes compute, from the collated tensors: the joint pass's padded rows, the
+    packed passes' distinct items (at most what the budget counted: the longest drawable items)."""
+    task, mix = make_task(data_dir, modality_ratios="pair:1", cmcl_negatives=2, max_regions=120)
+    pad = task.source_dictionary.pad()
+    sizes = []
+    for batch in mix.batch_by_size(mix.ordered_indices(), max_tokens=400, required_batch_size_multiple=2):
+        sample = mix.collater([mix[int(p)] for p in batch])
+        net, cmcl = sample["net_input"], sample["cmcl"]
+        tokens = net["src_tokens"].numel() + int(cmcl.texts.ne(pad).sum())
+        regions = net["regions"].shape[0] * (net["regions"].shape[1] + 1) + int((~cmcl.region_padding_mask).sum()) \
+            + len(cmcl.regions)
+        assert tokens <= 400 and regions <= 120
+        sizes.append(len(batch))
+    assert max(sizes) > 2 and sum(size % 2 for size in sizes) <= 1  # the corpus's last batch may be odd
     pairs = mix.corpora["pair"]
     negatives = pairs.sidecars["negatives"]
     for i in range(len(pairs)):  # sidecar texts at their own lengths: the k longest drawable ones

@@ -30,13 +30,17 @@ class Objectives:
 
 class PretrainCorpus(FairseqDataset):
     """Subclasses set ``modality``, ``objectives`` and, per sample, the arrays ``sizes`` (text length, for
-    ``--max-positions``), ``batch_tokens`` and ``batch_regions`` (what a sample adds to a batch's
-    token and region budgets, every pass included) and ``positions`` (text tokens + regions of the
-    joint pass, for ``--modality-ratios by-tokens``)."""
+    ``--max-positions``), ``batch_tokens`` and ``batch_regions`` (the text tokens and regions a
+    sample's passes compute, every pass included), ``packed_tokens`` and ``packed_regions`` (the
+    part of those that packed passes compute, which a batch sums instead of padding to its largest
+    sample: CMCL's single-modal passes; None where there is none) and ``positions`` (text tokens +
+    regions of the joint pass, for ``--modality-ratios by-tokens``)."""
 
     modality: Optional[str] = None
     objectives: Objectives
     epoch = 1
+    packed_tokens: Optional[np.ndarray] = None
+    packed_regions: Optional[np.ndarray] = None
 
     def set_epoch(self, epoch: int):
         self.epoch = epoch

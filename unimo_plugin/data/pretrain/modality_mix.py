@@ -99,10 +99,11 @@ class ModalityMixDataset(FairseqDataset):
         return batch
 
     def _per_corpus(self, attribute):
-        """``corpus.<attribute>`` of every drawn position."""
+        """``corpus.<attribute>`` of every drawn position (zeros for a corpus whose attribute is None)."""
         if attribute not in self._concatenated:
             self._concatenated[attribute] = np.concatenate(
-                [np.asarray(getattr(c, attribute)) for c in self.corpora.values()])
+                [np.zeros(len(c), np.int64) if getattr(c, attribute) is None else np.asarray(getattr(c, attribute))
+                 for c in self.corpora.values()])
         return self._concatenated[attribute][self.draw]
 
     def num_tokens(self, position: int) -> int:
@@ -142,9 +143,12 @@ class ModalityMixDataset(FairseqDataset):
     def batch_by_size(self, indices: np.ndarray, max_tokens: Optional[int] = None, max_sentences: Optional[int] = None,
                       required_batch_size_multiple: int = 1) -> List[np.ndarray]:
         """Batches of one corpus each, filled up to ``max_tokens`` text tokens and ``max_regions``
-        regions (both counted with padding, every pass of a sample included); in training, whole
-        steps of ``step_batches`` batches of one corpus, in shuffled order."""
+        regions as the passes compute them: the joint pass with its padding (samples x the longest
+        text, samples x the most regions), CMCL's packed single-modal passes without (the sum of
+        their items); in training, whole steps of ``step_batches`` batches of one corpus, in
+        shuffled order."""
         tokens, regions = self._per_corpus("batch_tokens"), self._per_corpus("batch_regions")
+        packed_tokens, packed_regions = self._per_corpus("packed_tokens"), self._per_corpus("packed_regions")
         steps = []
         for c, name in enumerate(self.names):
             start, end = self.draw_offsets[c], self.draw_offsets[c + 1]
@@ -158,13 +162,17 @@ class ModalityMixDataset(FairseqDataset):
                     f"sample {self._locate(i)[1]} of the {name} corpus needs {int(tokens[i])} tokens and "
                     f"{int(regions[i])} regions, more than --max-tokens {max_tokens} / --max-regions "
                     f"{self.max_regions}; raise them or lower the CMCL item limits")
-            budget = _BUDGET if (max_tokens or self.max_regions) else None
-            batches = data_utils.batch_by_size(
-                mine, self.num_tokens, num_tokens_vec=np.ceil(cost * _BUDGET).astype(np.int64) if budget else None,
-                max_tokens=budget, max_sentences=max_sentences,
-                required_batch_size_multiple=required_batch_size_multiple)
-            kept = sum(len(batch) for batch in batches)
-            batches = list(batches) + ([mine[kept:]] if kept < len(mine) else [])  # see batching.py
+            if packed_tokens[mine].any() or packed_regions[mine].any():
+                batches = self._batch_packed(mine, tokens - packed_tokens, regions - packed_regions, packed_tokens,
+                                             packed_regions, max_tokens, max_sentences, required_batch_size_multiple)
+            else:
+                budget = _BUDGET if (max_tokens or self.max_regions) else None
+                batches = data_utils.batch_by_size(
+                    mine, self.num_tokens, num_tokens_vec=np.ceil(cost * _BUDGET).astype(np.int64) if budget else None,
+                    max_tokens=budget, max_sentences=max_sentences,
+                    required_batch_size_multiple=required_batch_size_multiple)
+                kept = sum(len(batch) for batch in batches)
+                batches = list(batches) + ([mine[kept:]] if kept < len(mine) else [])  # see batching.py
             batches = self._whole_steps(batches, name)
             steps += [batches[i:i + self.step_batches] for i in range(0, len(batches), self.step_batches)]
         if self.ratios is not None:
@@ -179,6 +187,37 @@ class ModalityMixDataset(FairseqDataset):
             return (tokens + regions) / max_tokens if max_tokens else np.zeros(len(tokens))
         cost = regions / self.max_regions
         return np.maximum(cost, tokens / max_tokens) if max_tokens else cost
+
+    def _batch_packed(self, indices, joint_tokens, joint_regions, packed_tokens, packed_regions, max_tokens,
+                      max_sentences, multiple):
+        """Consecutive runs of ``indices`` (sorted by length), each as long as its computed tokens
+        (samples x the longest joint text + the packed texts) and regions (likewise) fit the budgets,
+        or ``max_sentences``; a run cut short by the budget is cut to a multiple of ``multiple``
+        (fairseq's --required-batch-size-multiple) unless shorter, its rest starting the next."""
+        jt, jr = joint_tokens[indices].tolist(), joint_regions[indices].tolist()
+        pt, pr = packed_tokens[indices].tolist(), packed_regions[indices].tolist()
+        max_tokens, max_regions = max_tokens or 0, self.max_regions or 0
+        combined = not max_regions  # without --max-regions, regions count against --max-tokens
+        batches, start, n = [], 0, len(indices)
+        while start < n:
+            end, top_t, top_r, sum_t, sum_r = start, 0, 0, 0, 0
+            while end < n:
+                size = end - start + 1
+                t, r = max(top_t, jt[end]), max(top_r, jr[end])
+                need_t, need_r = size * t + sum_t + pt[end], size * r + sum_r + pr[end]
+                if combined:
+                    over = max_tokens and need_t + need_r > max_tokens
+                else:
+                    over = (max_tokens and need_t > max_tokens) or need_r > max_regions
+                if end > start and (over or (max_sentences and size > max_sentences)):
+                    break
+                top_t, top_r, sum_t, sum_r, end = t, r, sum_t + pt[end], sum_r + pr[end], end + 1
+            size = end - start
+            if end < n and size > multiple:
+                size -= size % multiple
+            batches.append(indices[start:start + size])
+            start += size
+        return batches
 
     def _whole_steps(self, batches, name):
         """``batches`` made a multiple of ``step_batches`` long by halving the largest ones; a corpus

@@ -64,16 +64,16 @@ class PairCorpusDataset(PretrainCorpus):
         if tagger is not None:
             self.sizes = self.sizes + tagger.max_tokens + 2  # <s> tags </s>
         regions = image_size(image_rows)
-        self.batch_tokens, self.batch_regions = self.sizes.copy(), regions.copy()
         self.positions = self.sizes + regions  # of the joint pass
-        if cmcl:  # single-modal passes: the caption, the image and each drawn sidecar item
-            self.batch_tokens += text_size(captions.sizes)
-            self.batch_regions += regions
+        if cmcl:  # single-modal passes, packed: the caption, the image and each drawn sidecar item
+            self.packed_tokens, self.packed_regions = text_size(captions.sizes), regions.copy()
             for kind, sidecar in sidecars.items():
                 if kind == cmcl_sidecars.IMAGE_KIND:
-                    self.batch_regions += _largest_sums(image_size(sidecar.items), sidecar.offsets, limits[kind])
+                    self.packed_regions += _largest_sums(image_size(sidecar.items), sidecar.offsets, limits[kind])
                 else:
-                    self.batch_tokens += _largest_sums(text_size(sidecar.items.sizes), sidecar.offsets, limits[kind])
+                    self.packed_tokens += _largest_sums(text_size(sidecar.items.sizes), sidecar.offsets, limits[kind])
+        self.batch_tokens = self.sizes + (0 if self.packed_tokens is None else self.packed_tokens)
+        self.batch_regions = regions + (0 if self.packed_regions is None else self.packed_regions)
 
     def __len__(self) -> int:
         return len(self.captions)
