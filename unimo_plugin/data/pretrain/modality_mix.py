@@ -193,30 +193,35 @@ class ModalityMixDataset(FairseqDataset):
         """Consecutive runs of ``indices`` (sorted by length), each as long as its computed tokens
         (samples x the longest joint text + the packed texts) and regions (likewise) fit the budgets,
         or ``max_sentences``; a run cut short by the budget is cut to a multiple of ``multiple``
-        (fairseq's --required-batch-size-multiple) unless shorter, its rest starting the next."""
-        jt, jr = joint_tokens[indices].tolist(), joint_regions[indices].tolist()
-        pt, pr = packed_tokens[indices].tolist(), packed_regions[indices].tolist()
+        (fairseq's --required-batch-size-multiple) unless shorter, its rest starting the next.
+        Each run is found in a window of candidates at once (running maxima and sums), the window
+        doubling until the run ends inside it."""
+        jt, jr = joint_tokens[indices], joint_regions[indices]
+        pt, pr = packed_tokens[indices], packed_regions[indices]
         max_tokens, max_regions = max_tokens or 0, self.max_regions or 0
-        combined = not max_regions  # without --max-regions, regions count against --max-tokens
-        batches, start, n = [], 0, len(indices)
+        batches, start, n, window = [], 0, len(indices), 64
         while start < n:
-            end, top_t, top_r, sum_t, sum_r = start, 0, 0, 0, 0
-            while end < n:
-                size = end - start + 1
-                t, r = max(top_t, jt[end]), max(top_r, jr[end])
-                need_t, need_r = size * t + sum_t + pt[end], size * r + sum_r + pr[end]
-                if combined:
-                    over = max_tokens and need_t + need_r > max_tokens
+            while True:
+                end = min(n, start + window)
+                size = np.arange(1, end - start + 1)
+                tokens = size * np.maximum.accumulate(jt[start:end]) + np.cumsum(pt[start:end])
+                regions = size * np.maximum.accumulate(jr[start:end]) + np.cumsum(pr[start:end])
+                if not max_regions:  # regions count against --max-tokens
+                    over = tokens + regions > max_tokens if max_tokens else np.zeros(len(size), bool)
                 else:
-                    over = (max_tokens and need_t > max_tokens) or need_r > max_regions
-                if end > start and (over or (max_sentences and size > max_sentences)):
+                    over = (regions > max_regions) | ((tokens > max_tokens) if max_tokens else False)
+                if max_sentences:
+                    over |= size > max_sentences
+                over[0] = False  # a sample alone always fits (checked before)
+                if over.any() or end == n:
                     break
-                top_t, top_r, sum_t, sum_r, end = t, r, sum_t + pt[end], sum_r + pr[end], end + 1
-            size = end - start
-            if end < n and size > multiple:
+                window *= 2
+            size = int(np.argmax(over)) if over.any() else end - start
+            if start + size < n and size > multiple:
                 size -= size % multiple
             batches.append(indices[start:start + size])
             start += size
+            window = max(64, 2 * size)
         return batches
 
     def _whole_steps(self, batches, name):
