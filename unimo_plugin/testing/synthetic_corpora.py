@@ -58,8 +58,12 @@ def _counting_words(rng, num_words):
 
 
 def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, feature_dim=FEATURE_DIM,
-          num_classes=NUM_CLASSES, regions=(3, 7), num_negatives=2, caption_words=3, dtype="float32"):
-    """DATA dir with dict.txt, text/, images/ and pairs/ (train and valid splits); returns ``root``."""
+          num_classes=NUM_CLASSES, regions=(3, 7), num_negatives=2, caption_words=3, dtype="float32", text_lines=200):
+    """DATA dir with dict.txt, text/, images/ and pairs/ (train and valid splits); returns ``root``.
+
+    Captions hold ``caption_words`` random words after two fixed ones, or, for a pair ``(lo, hi)``,
+    between lo and hi of them (drawn per caption). The text corpus has ``text_lines`` training lines
+    (and a tenth of them for validation)."""
     store_args = dict(feature_dim=feature_dim, num_classes=num_classes, regions=regions, dtype=dtype)
     num_words = len(d) - d.nspecial
     rng = np.random.default_rng(seed)
@@ -69,7 +73,7 @@ def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, f
     eos = d.eos()
     for sub in ("text", "images", "pairs"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
-    for split, n_lines in (("train", 200), ("valid", 20)):
+    for split, n_lines in (("train", text_lines), ("valid", max(1, text_lines // 10))):
         lines = [[word(int(w)) for w in _counting_words(rng, num_words)] + [eos] for _ in range(n_lines)]
         write_tokens(os.path.join(root, "text", split), lines, len(d))
         write_store(os.path.join(root, "images", split), num_images // 2, rng, **store_args)
@@ -79,8 +83,10 @@ def build(root, d, num_images=24, captions_per_image=2, sidecars=True, seed=0, f
         captions, rows = [], []
         for k in images:
             for c in range(captions_per_image):
+                count = caption_words if np.isscalar(caption_words) else int(rng.integers(caption_words[0],
+                                                                                          caption_words[1] + 1))
                 captions.append([word(k % 7), word(10 + c)]
-                                + [word(int(w)) for w in rng.integers(20, num_words, caption_words)] + [eos])
+                                + [word(int(w)) for w in rng.integers(20, num_words, count)] + [eos])
                 rows.append(k)
         prefix = os.path.join(root, "pairs", split)
         write_tokens(prefix, captions, len(d))
