@@ -107,7 +107,7 @@ def _finetune_cases():
     cases.append(("soft BCE (VQA)", UnimoSoftBceCriterion(task("soft")), vqa, [("head", PairClassificationHead(dim, dim, 7, dropout=0.0))]))
     group = 3  # positive + 2 negatives per caption
     retrieval = pair_batch(n * group)
-    retrieval.update(num_candidates=group, image_rows=torch.arange(n), nsentences=n)
+    retrieval.update(num_candidates=group, num_wrong_images=1, image_rows=torch.arange(n), nsentences=n)
     criterion = UnimoRetrievalCriterion(UnimoRetrievalCriterionConfig(bi_encoder_weight=0.5), task(None))
     cases.append(("retrieval + gathered bi-encoder", criterion, retrieval, [(HEAD_NAME, retrieval_head(dim, 0.0))]))
     smoothed = LabelSmoothedCrossEntropyCriterion(task(None), sentence_avg=False, label_smoothing=0.1)
