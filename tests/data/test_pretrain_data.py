@@ -164,9 +164,8 @@ def test_sidecar_round_trip_and_mismatch(data_dir, tmp_path):
 
 @pytest.mark.parametrize("modality", ["text", "image", "pair"])
 def test_criterion_runs_each_modality_and_backpropagates(data_dir, modality):
-    from unimo_plugin.testing.tiny_models import build_unimo
-
     from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
+    from unimo_plugin.testing.tiny_models import build_unimo
 
     task, mix = make_task(data_dir)
     model = build_unimo(task.source_dictionary, region_feature_dim=pretrain_data.FEATURE_DIM,

@@ -7,7 +7,7 @@ the UniLM seq2seq mask (``target_mask``) for generation.
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 import torch.utils.checkpoint
@@ -24,6 +24,7 @@ from .heads import Pooler, RegionHead, Temperature
 from .incremental_decoding import UnimoDecoder, UnimoEncoder
 from .layers import TransformerLayer
 from .masks import attention_mask
+from .perturbation import EmbeddingPerturbation
 from .pretrained_init import HEADS_PREFIX, load_pretrained_into
 from .roberta_init import load_roberta_into
 
@@ -216,19 +217,22 @@ class UnimoModel(BaseFairseqModel):
         return self.cfg.max_positions
 
     def embed(self, src_tokens=None, regions=None, boxes=None, region_padding_mask=None, target_mask=None,
-              text_positions=None):
+              text_positions=None, perturbations=None):
         """Embed ``[IMG] r1..rn`` and the text: (x, padding mask, target mask or None, image length).
-        ``text_positions`` (B, T) default to 2, 3, ... over the real tokens (RoBERTa's)."""
+        ``text_positions`` (B, T) default to 2, 3, ... over the real tokens (RoBERTa's);
+        ``perturbations`` ({"text" and/or "regions": an EmbeddingPerturbation}) are added to them."""
+        perturbations = perturbations or {}
         parts, pads, targets = [], [], []
         if regions is not None:
             if region_padding_mask is None:
                 region_padding_mask = regions.new_zeros(regions.shape[:2], dtype=torch.bool)
-            image, image_pad = self.region_embeddings(regions, boxes, region_padding_mask)
+            image, image_pad = self.region_embeddings(regions, boxes, region_padding_mask,
+                                                      perturbations.get("regions"))
             parts.append(image)
             pads.append(image_pad)
             targets.append(torch.zeros_like(image_pad))
         if src_tokens is not None:
-            parts.append(self.text_embeddings(src_tokens, text_positions))
+            parts.append(self.text_embeddings(src_tokens, text_positions, perturbations.get("text")))
             text_pad = src_tokens.eq(self.padding_idx)
             pads.append(text_pad)
             targets.append(target_mask if target_mask is not None else torch.zeros_like(text_pad))
@@ -248,6 +252,7 @@ class UnimoModel(BaseFairseqModel):
         return_all_hiddens: bool = False,
         input_offset: Optional[torch.Tensor] = None,
         text_positions: Optional[torch.Tensor] = None,
+        perturbations: Optional[Dict[str, EmbeddingPerturbation]] = None,
     ):
         """Run the transformer.
 
@@ -260,13 +265,14 @@ class UnimoModel(BaseFairseqModel):
                 None (or all False) gives bidirectional attention.
             input_offset: a scalar added to the embeddings (see :meth:`_unused_parameters_anchor`).
             text_positions: (B, T) position ids of the text (default: 2, 3, ... over its real tokens).
+            perturbations: adversarial deltas of the text ("text") and region ("regions") embeddings.
 
         Returns:
             text states (B, T, H) or None, image states (B, R + 1, H) or None ([IMG] first),
             and a dict with ``inner_states`` (every layer's output when asked).
         """
         x, padding_mask, target, num_image = self.embed(src_tokens, regions, boxes, region_padding_mask,
-                                                        target_mask, text_positions)
+                                                        target_mask, text_positions, perturbations)
         if input_offset is not None:
             x = x + input_offset
         mask = attention_mask(padding_mask, target)
@@ -298,6 +304,7 @@ class UnimoModel(BaseFairseqModel):
         masked_regions: Optional[torch.Tensor] = None,
         predict_region_classes: bool = False,
         cmcl_inputs: Optional[CmclBatch] = None,
+        perturbations: Optional[Dict[str, EmbeddingPerturbation]] = None,
         **unused,
     ):
         """Every training computation runs here, in one call: fairseq's DDP wrappers synchronise the
@@ -316,6 +323,7 @@ class UnimoModel(BaseFairseqModel):
         - ``cmcl_inputs`` (a :class:`CmclBatch`, or the plain tuple fairseq's sample helpers make of
           one): its every text and every image encoded alone, pooled, as ``extra["cmcl_text"]``
           (Nt, H) and ``extra["cmcl_image"]`` (Ni, H), with ``extra["cmcl_temperature"]``.
+        - ``perturbations``: adversarial deltas of the text and region embeddings (FreeLB, VILLA).
         """
         text_positions = None
         if prev_output_tokens is not None:
@@ -332,8 +340,8 @@ class UnimoModel(BaseFairseqModel):
             src_tokens is not None, regions is not None, lm, classification_head_name, masked_regions is not None,
             predict_region_classes, cmcl_inputs is not None)
         text, image, extra = self.extract_features(
-            src_tokens, regions, boxes, region_padding_mask, target_mask, return_all_hiddens, anchor, text_positions
-        )
+            src_tokens, regions, boxes, region_padding_mask, target_mask, return_all_hiddens, anchor, text_positions,
+            perturbations)
         extra["image_states"] = image
         if prev_output_tokens is not None:
             text = text[:, -prev_output_tokens.size(1):]

@@ -27,13 +27,13 @@ from ..formats.mined_negatives import MinedNegatives, mined_negatives_path
 from ..formats.region_store import RegionStore, open_region_store_of, read_rows
 from ..models.cross_encoder import HEAD_NAME, retrieval_head
 from ..models.unimo import UnimoConfig
-from .base_task import UnimoTask, UnimoTaskConfig
+from .adversarial import AdversarialConfig, AdversarialTask
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class UnimoRetrievalConfig(UnimoTaskConfig):
+class UnimoRetrievalConfig(AdversarialConfig):
     data: str = field(default="", metadata={"help": "directory with dict.txt and (by default) the caption "
                                                     "dataset pairs/"})
     pair_data: Optional[str] = field(default=None, metadata={"help": "caption dataset dir (default DATA/pairs)"})
@@ -62,7 +62,7 @@ class UnimoRetrievalConfig(UnimoTaskConfig):
 
 
 @register_task("unimo_retrieval", dataclass=UnimoRetrievalConfig)
-class UnimoRetrievalTask(UnimoTask):
+class UnimoRetrievalTask(AdversarialTask):
     cfg: UnimoRetrievalConfig
 
     @property
