@@ -27,6 +27,7 @@ from .masks import attention_mask
 from .perturbation import EmbeddingPerturbation
 from .pretrained_init import HEADS_PREFIX, load_pretrained_into
 from .roberta_init import load_roberta_into
+from .weight_decay import mark_weight_decay_exemptions
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class UnimoModel(BaseFairseqModel):
         self.cmcl_temperature = Temperature(cfg.cmcl_temperature, not cfg.cmcl_fixed_temperature,
                                             cfg.cmcl_min_temperature, cfg.cmcl_max_temperature)
         self.apply(init_bert_params)
+        mark_weight_decay_exemptions(self)
         # fairseq's SequenceGenerator reads model.encoder / model.decoder: views over these same weights
         self._generation_views = (UnimoEncoder(self), UnimoDecoder(self))
 
@@ -161,6 +163,7 @@ class UnimoModel(BaseFairseqModel):
         if name in self.classification_heads:
             raise ValueError(f"classification head {name!r} is already registered")
         head.apply(init_bert_params)
+        mark_weight_decay_exemptions(head)
         self.classification_heads[name] = head
 
     def upgrade_state_dict_named(self, state_dict, name):
