@@ -1,6 +1,6 @@
 """Retrieval fine-tuning loss over each group of cross-encoder scores (the positive first, then the
 wrong images, then the wrong captions): the official release's circle loss (the mean of one against
-the wrong images and one against the wrong captions, on sigmoid scores, margin 0.2, scale 1), or a
+the wrong images and one against the wrong captions, on the raw scores, margin 0.2, scale 1), or a
 softmax cross-entropy over the group; accuracy = groups whose positive scores highest.
 
 Optionally, a CMCL loss on single-modal passes of the batch's positive pairs (in-batch negatives)
@@ -56,8 +56,9 @@ class UnimoRetrievalCriterionConfig(FairseqDataclass):
     circle_margin: float = field(default=0.2, metadata={"help": "the circle loss's relaxation margin m"})
     circle_scale: float = field(default=1.0, metadata={"help": "the circle loss's scale factor"})
     sigmoid_scores: bool = field(
-        default=True, metadata={"help": "squash the scores with a sigmoid before the circle loss (the release does); "
-                                        "pass --sigmoid-scores to turn it off (fairseq's boolean flags toggle)"})
+        default=False, metadata={"help": "squash the scores with a sigmoid before the circle loss (the release's "
+                                         "code default; its Flickr30k script, whose recipe this follows, passes "
+                                         "--use_sigmoid False)"})
     bi_encoder_weight: float = field(
         default=0.0, metadata={"help": "weight of an in-batch CMCL loss on the positive pairs' single-modal "
                                        "passes, for a bi-encoder usable in two-stage retrieval (0: the "
