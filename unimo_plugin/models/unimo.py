@@ -308,6 +308,7 @@ class UnimoModel(BaseFairseqModel):
         predict_region_classes: bool = False,
         cmcl_inputs: Optional[CmclBatch] = None,
         perturbations: Optional[Dict[str, EmbeddingPerturbation]] = None,
+        text_positions: Optional[torch.Tensor] = None,
         **unused,
     ):
         """Every training computation runs here, in one call: fairseq's DDP wrappers synchronise the
@@ -327,8 +328,9 @@ class UnimoModel(BaseFairseqModel):
           one): its every text and every image encoded alone, pooled, as ``extra["cmcl_text"]``
           (Nt, H) and ``extra["cmcl_image"]`` (Ni, H), with ``extra["cmcl_temperature"]``.
         - ``perturbations``: adversarial deltas of the text and region embeddings (FreeLB, VILLA).
+        - ``text_positions`` (B, T): position ids of a text made of segments (object tags, then the
+          caption); by default 2, 3, ... over the real tokens.
         """
-        text_positions = None
         if prev_output_tokens is not None:
             if src_tokens is None:
                 src_tokens = prev_output_tokens.new_zeros(prev_output_tokens.size(0), 0)
