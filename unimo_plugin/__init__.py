@@ -1,7 +1,7 @@
 """UNIMO as a fairseq user dir: ``fairseq-train --user-dir unimo_plugin ...``.
 
 fairseq imports this package by path, so everything the plugin registers (models, tasks,
-criterions) is imported from here.
+criterions, optimizers) is imported from here.
 """
 import argparse
 import contextlib
@@ -41,4 +41,4 @@ def _quiet_fairseq_import():
 
 
 with _quiet_fairseq_import():
-    from . import criterions, data, models, tasks  # noqa: E402,F401
+    from . import criterions, data, models, optim, tasks  # noqa: E402,F401

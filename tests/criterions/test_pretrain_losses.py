@@ -144,9 +144,8 @@ def test_temperature_is_learned_bounded_and_keeps_its_gradient_outside_the_bound
 
 
 def test_model_owns_tau_and_the_task_clamps_it_after_each_update(dictionary):
-    from unimo_plugin.testing.tiny_models import build_unimo
-
     from unimo_plugin.tasks.base_task import UnimoTask
+    from unimo_plugin.testing.tiny_models import build_unimo
 
     model = build_unimo(dictionary, cmcl_temperature=0.05, cmcl_max_temperature=0.1)
     optimizer = torch.optim.SGD(model.parameters(), lr=100.0)

@@ -164,9 +164,8 @@ def test_sidecar_round_trip_and_mismatch(data_dir, tmp_path):
 
 @pytest.mark.parametrize("modality", ["text", "image", "pair"])
 def test_criterion_runs_each_modality_and_backpropagates(data_dir, modality):
-    from unimo_plugin.testing.tiny_models import build_unimo
-
     from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
+    from unimo_plugin.testing.tiny_models import build_unimo
 
     task, mix = make_task(data_dir)
     model = build_unimo(task.source_dictionary, region_feature_dim=pretrain_data.FEATURE_DIM,
@@ -185,7 +184,7 @@ def test_criterion_runs_each_modality_and_backpropagates(data_dir, modality):
     assert model.text_embeddings.embed_tokens.weight.grad is not None or modality == "image"
 
 
-def test_object_tags_sit_between_regions_and_caption(data_dir, tmp_path):
+def test_object_tags_are_a_segment_between_regions_and_caption(data_dir, tmp_path):
     d = pretrain_data.dictionary()
     names = [[d.index(str(1000 + 30 + k)), d.eos()] for k in range(pretrain_data.NUM_CLASSES)]  # one word each
     pretrain_data.write_tokens(str(tmp_path / "tags"), names, len(d))
@@ -206,9 +205,29 @@ def test_object_tags_sit_between_regions_and_caption(data_dir, tmp_path):
         confident = {names[c][0] for c, p in zip(best, probs[np.arange(len(best)), best]) if p >= 0.3}
         assert set(tags) <= confident and (len(tags) == 3 or set(tags) == confident)
         assert all(t == d.pad() for t in s["lm_targets"][: end + 1].tolist())  # tags are never predicted
+        # a segment of their own: the caption (or the seq2seq target) restarts at the first position
+        first = d.pad() + 1
+        assert s["text_positions"].tolist() == list(range(first, first + end + 1)) \
+            + list(range(first, first + len(tokens) - end - 1))
+        if s["target_mask"].any():
+            assert s["target_mask"].tolist() == [False] * (end + 1) + [True] * (len(tokens) - end - 1)
+        else:
+            assert tokens[end + 1] == d.bos() and tokens[-1] == d.eos()  # the caption keeps its <s>
         seen["seq2seq" if s["target_mask"].any() else "mlm"] += 1
         seen["tagged"] += bool(tags)
     assert seen["mlm"] and seen["seq2seq"] and seen["tagged"] > len(pairs) // 2
+    # the criterion's joint pass embeds the text at those positions
+    from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
+    from unimo_plugin.testing.tiny_models import build_unimo
+
+    batch = mix.collater([mix[i] for i in range(4)])
+    model = build_unimo(task.source_dictionary, region_feature_dim=pretrain_data.FEATURE_DIM,
+                        num_region_classes=pretrain_data.NUM_CLASSES, max_positions=256)
+    seen_positions = []
+    model.text_embeddings.register_forward_hook(lambda module, args, out: seen_positions.append(args[1]))
+    UnimoPretrainCriterion(UnimoPretrainCriterionConfig(), task)(model, batch)
+    assert torch.equal(seen_positions[0], batch["net_input"]["text_positions"])
+    assert seen_positions[0].shape == batch["net_input"]["src_tokens"].shape
 
     pretrain_data.write_tokens(str(tmp_path / "few"), names[:2], len(d))
     with pytest.raises(ValueError, match="5 detector classes, the object tag names 2"):

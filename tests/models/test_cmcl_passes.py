@@ -132,8 +132,8 @@ def test_retrieval_bi_encoder_step_has_the_losses_and_gradients_of_the_replaced_
     mask[2 * size:, 3:] = True  # fewer regions in groups 2 and 3
     tokens = random_text(dictionary, [int(n) for n in torch.randint(4, 11, (groups * size,), generator=g)], g)
     batch = {"net_input": {"src_tokens": tokens, "regions": features, "boxes": boxes, "region_padding_mask": mask},
-             "num_candidates": size, "image_rows": torch.tensor([0, 0, 1, 2]), "ntokens": int(tokens.ne(1).sum()),
-             "nsentences": groups}
+             "num_candidates": size, "num_wrong_images": 1, "image_rows": torch.tensor([0, 0, 1, 2]),
+             "ntokens": int(tokens.ne(1).sum()), "nsentences": groups}
     criterion = UnimoRetrievalCriterion(UnimoRetrievalCriterionConfig(bi_encoder_weight=0.5), None)
     model = _model(dictionary, region_feature_dim=12)
     model.register_classification_head(HEAD_NAME, retrieval_head(32, 0.0))

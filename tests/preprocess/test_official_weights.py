@@ -1,6 +1,7 @@
 """The official release's checkpoints: Paddle parameter files read with numpy, and the converted model
 reproducing the forward that PaddlePaddle computed on the same weights (the fixture in
 tests/fixtures/official_unimo, made by its make_fixture.py with paddlepaddle, which the tests do not need)."""
+import json
 import os
 import shutil
 import struct
@@ -253,3 +254,20 @@ def test_converted_checkpoint_initialises_training(tmp_path):
         log = proc.stdout + proc.stderr
         assert "num_updates=2" in log, log[-2000:]
         assert "initialised" in log or "Loaded checkpoint" in log
+
+
+def test_the_release_bpe_is_copied_and_recorded_as_lowercasing(tmp_path):
+    """The released models read lowercased text: the checkpoint's BPE record says so, so the hub and
+    fairseq-generate lowercase what they encode."""
+    from unimo_plugin.formats.bpe import build_recorded_bpe
+    from unimo_plugin.testing.labeled_data import make_bpe
+
+    cfg, _, _ = make_bpe(["a small red circle"], str(tmp_path / "bpe"))
+    out = convert(tmp_path, None, "params", "--gpt2-encoder-json", cfg.gpt2_encoder_json,
+                  "--gpt2-vocab-bpe", cfg.gpt2_vocab_bpe)
+    assert (out / "encoder.json").read_bytes() == open(cfg.gpt2_encoder_json, "rb").read()
+    record = torch.load(out / "model.pt", weights_only=False)["cfg"]["task"]["bpe_record"]
+    assert json.loads(record) == {"bpe": "gpt2", "gpt2_encoder_json": str(out / "encoder.json"),
+                                  "gpt2_vocab_bpe": str(out / "vocab.bpe"), "lowercase": True}
+    encoder = build_recorded_bpe(record)
+    assert encoder.encode("A Small RED Circle") == encoder.encode("a small red circle")

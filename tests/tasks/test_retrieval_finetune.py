@@ -31,7 +31,7 @@ from unimo_plugin.testing.synthetic_retrieval import write_retrieval_data
 from unimo_plugin.testing.tiny_models import models_of_widths
 
 BINARIZE = [sys.executable, os.path.join(REPO_ROOT, "data_scripts", "binarize_captions.py")]
-NUM_NEGATIVES = 3
+WRONG_IMAGES, WRONG_CAPTIONS = 2, 2
 TINY = ["--arch", "unimo_tiny", "--encoder-layers", "2", "--encoder-embed-dim", "64", "--encoder-ffn-embed-dim", "128",
         "--encoder-attention-heads", "4", "--max-positions", "64", "--region-feature-dim", "12",
         "--num-region-classes", "2", "--dropout", "0", "--attention-dropout", "0"]
@@ -40,7 +40,8 @@ TINY = ["--arch", "unimo_tiny", "--encoder-layers", "2", "--encoder-embed-dim", 
 def fairseq_train(data, save_dir, max_update, *extra):
     return run_cli([
         fairseq_bin("fairseq-train"), data, "--user-dir", f"{REPO_ROOT}/unimo_plugin", "--task", "unimo_retrieval",
-        "--criterion", "unimo_retrieval", "--num-negatives", str(NUM_NEGATIVES), *TINY, "--batch-size", "16",
+        "--criterion", "unimo_retrieval", "--num-wrong-images", str(WRONG_IMAGES),
+        "--num-wrong-captions", str(WRONG_CAPTIONS), *TINY, "--batch-size", "16",
         "--optimizer", "adam", "--lr", "2e-3", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "20",
         "--max-update", str(max_update), "--log-format", "simple", "--cpu", "--seed", "1", "--num-workers", "0",
         "--save-dir", save_dir, "--no-epoch-checkpoints", *extra])
@@ -67,7 +68,7 @@ def trained(tmp_path_factory):
 
 @pytest.mark.slow
 def test_fine_tuning_beats_chance_in_training_and_evaluation(trained, capsys):
-    chance = 100 / (1 + NUM_NEGATIVES)  # the positive ranked first in its group at random
+    chance = 100 / (1 + WRONG_IMAGES + WRONG_CAPTIONS)  # the positive ranked first in its group at random
     assert np.mean(trained["accuracy"][-2:]) > chance + 25, trained["accuracy"]  # 48 groups: noisy one by one
     recall, cost = evaluate_main([trained["checkpoint"], "--data", trained["data"], "--split", "test",
                                   "--no-progress"])
@@ -90,14 +91,15 @@ def test_two_stage_with_every_candidate_equals_exhaustive(trained):
     assert cost["pairs_scored"] <= 12 * 2 + 36 * 2
 
 
-def test_groups_hold_the_positive_first_then_wrong_captions_then_wrong_images(tmp_path):
+def test_groups_hold_the_positive_first_then_wrong_images_then_wrong_captions(tmp_path):
+    """The release's groups: the positive, the caption with other images, the image with other captions."""
     d = synthetic_corpora.dictionary()
     root = synthetic_corpora.build(str(tmp_path), d, sidecars=False)
     captions = data_utils.load_indexed_dataset(str(tmp_path / "pairs" / "train"), d, combine=False)
     image_rows = np.load(tmp_path / "pairs" / "train.image_rows.npy")
     store = RegionStore(os.path.join(root, "pair_store"))
-    split = dict(captions=captions, image_rows=image_rows, store=store, dictionary=d, num_negatives=5, seed=1,
-                 max_regions=4, max_caption_tokens=64)
+    split = dict(captions=captions, image_rows=image_rows, store=store, dictionary=d, num_wrong_images=2,
+                 num_wrong_captions=3, seed=1, max_regions=4, max_caption_tokens=64)
     dataset = RetrievalPairsDataset(**split)
     assert dataset.num_candidates == 6
     caption_of = {tuple(captions[i].tolist()): i for i in range(len(captions))}
@@ -108,15 +110,43 @@ def test_groups_hold_the_positive_first_then_wrong_captions_then_wrong_images(tm
         assert all(tokens[0] == d.bos() for tokens, _ in pairs)
         row = image_rows[index]
         assert texts[0] == index and torch.equal(pairs[0][1]["features"], features_of(row))
-        for text, (_, image) in zip(texts[1:4], pairs[1:4]):  # wrong captions for the image
-            assert image_rows[text] != row and torch.equal(image["features"], features_of(row))
-        for text, (_, image) in zip(texts[4:], pairs[4:]):  # wrong images for the caption
+        for text, (_, image) in zip(texts[1:3], pairs[1:3]):  # the caption with wrong images
             assert text == index and not torch.equal(image["features"], features_of(row))
+        for text, (_, image) in zip(texts[3:], pairs[3:]):  # the image with wrong captions
+            assert image_rows[text] != row and torch.equal(image["features"], features_of(row))
     batch = dataset.collater([dataset[0], dataset[1]])
     assert batch["net_input"]["src_tokens"].shape[0] == 12 and batch["image_rows"].tolist() == image_rows[:2].tolist()
+    assert (batch["num_candidates"], batch["num_wrong_images"]) == (6, 2)
     dataset.set_epoch(2)  # new negatives each epoch
     again = RetrievalPairsDataset(**split)  # at epoch 1
     assert any(not torch.equal(a[0], b[0]) for a, b in zip(dataset[0]["pairs"], again[0]["pairs"]))
+    with pytest.raises(ValueError, match="a group needs at least one negative"):
+        RetrievalPairsDataset(**dict(split, num_wrong_images=0, num_wrong_captions=0))
+
+
+def test_circle_loss_by_hand():
+    """m = 0.2, s = 1: a_p = relu(1.2 - s_p), a_n = relu(s_n + 0.2);
+    loss = log(1 + sum_n exp(a_n (s_n - 0.2)) * exp(-a_p (s_p - 0.8)))."""
+    import math
+
+    from unimo_plugin.criterions.unimo_retrieval import circle_loss, group_circle_loss
+
+    positive, negatives = 0.7, [0.4, 0.1, -0.5]
+    a_p = 1.2 - positive
+    loss_p = math.exp(-a_p * (positive - 0.8))
+    loss_n = sum(math.exp(max(n + 0.2, 0) * (n - 0.2)) for n in negatives)
+    want = math.log(1 + loss_n * loss_p)
+    got = circle_loss(torch.tensor([[positive]]), torch.tensor([negatives]), 0.2, 1.0)
+    assert got.item() == pytest.approx(want, rel=1e-6)
+    scores = torch.tensor([[positive, 0.4, 0.1, -0.5, 0.3]])  # 3 wrong images, then 1 wrong caption
+    halves = [want, math.log(1 + math.exp((0.3 + 0.2) * (0.3 - 0.2)) * loss_p)]
+    assert group_circle_loss(scores, 3, 0.2, 1.0).item() == pytest.approx(sum(halves) / 2, rel=1e-6)
+    assert group_circle_loss(scores[:, :4], 3, 0.2, 1.0).item() == pytest.approx(want, rel=1e-6)  # no wrong caption
+    # held-constant weights: the gradient is a_p's and a_n's, not their derivatives'
+    s = torch.tensor([[positive]], requires_grad=True)
+    circle_loss(s, torch.tensor([negatives])).sum().backward()
+    grad = (loss_n * loss_p) / (1 + loss_n * loss_p) * (-a_p)
+    assert s.grad.item() == pytest.approx(grad, rel=1e-6)
 
 
 def test_the_score_head_is_declared_for_the_model_config(tmp_path):

@@ -2,8 +2,10 @@
 the evaluation command, whose accuracy is checked against its predictions; bad records are
 reported by file and line."""
 import json
+import math
 import os
 import random
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -85,8 +87,11 @@ def test_the_head_is_declared_for_the_model_config(snli_ve):
 
 @pytest.mark.slow
 def test_snli_ve_learns_and_accuracy_matches_predictions(snli_ve, tmp_path, capsys):
-    run_cli(finetune_command(snli_ve["data"], tmp_path / "ckpt", "unimo_snli_ve", "unimo_classification", 150,
-                             "--max-regions", "8"))
+    """Trained as the release trains SNLI-VE: with VILLA's adversarial rounds (two here)."""
+    train = run_cli(finetune_command(snli_ve["data"], tmp_path / "ckpt", "unimo_snli_ve", "unimo_classification", 150,
+                                     "--max-regions", "8", "--adv-mode", "villa", "--adv-steps", "2"))
+    kl = [float(v) for v in re.findall(r"adv_kl=([\d.e-]+)", train.stdout + train.stderr)]
+    assert kl and all(math.isfinite(v) for v in kl) and sum(kl) > 0
     predictions = str(tmp_path / "dev.tsv")
     metrics = evaluate_main([str(tmp_path / "ckpt" / "checkpoint_last.pt"), "--data", snli_ve["data"],
                              "--split", "valid", "--predictions", predictions, "--no-progress", "--cpu"])

@@ -4,6 +4,8 @@
   ``find_unused_parameters=False``; on the CPU ``device_ids=None``, which fairseq's wrapper cannot pass),
   every criterion of the project: after backward every gradient is the same on both workers and
   equals the single-process gradient.
+- ``pytorch_ddp`` with adversarial training (``--adv-mode``), whose rounds but the last run under
+  ``no_sync``: the same gradient as one process on the concatenated batch.
 - ``legacy_ddp``: two real ``fairseq-train`` processes (``--distributed-no-spawn``, gloo, file init)
   end with the parameters of one process that reads the same global batches with ``--update-freq 2``.
 """
@@ -72,9 +74,8 @@ def _finetune_cases():
     from unimo_plugin.criterions.unimo_classification import UnimoClassificationCriterion
     from unimo_plugin.criterions.unimo_retrieval import UnimoRetrievalCriterion, UnimoRetrievalCriterionConfig
     from unimo_plugin.criterions.unimo_soft_bce import UnimoSoftBceCriterion
-    from unimo_plugin.models.heads import PairClassificationHead
     from unimo_plugin.models.cross_encoder import HEAD_NAME, retrieval_head
-    from unimo_plugin.models.heads import ClassificationHead
+    from unimo_plugin.models.heads import ClassificationHead, PairClassificationHead
 
     d = pretrain_data.dictionary()
     d.add_symbol("<mask>")
@@ -107,7 +108,7 @@ def _finetune_cases():
     cases.append(("soft BCE (VQA)", UnimoSoftBceCriterion(task("soft")), vqa, [("head", PairClassificationHead(dim, dim, 7, dropout=0.0))]))
     group = 3  # positive + 2 negatives per caption
     retrieval = pair_batch(n * group)
-    retrieval.update(num_candidates=group, image_rows=torch.arange(n), nsentences=n)
+    retrieval.update(num_candidates=group, num_wrong_images=1, image_rows=torch.arange(n), nsentences=n)
     criterion = UnimoRetrievalCriterion(UnimoRetrievalCriterionConfig(bi_encoder_weight=0.5), task(None))
     cases.append(("retrieval + gathered bi-encoder", criterion, retrieval, [(HEAD_NAME, retrieval_head(dim, 0.0))]))
     smoothed = LabelSmoothedCrossEntropyCriterion(task(None), sentence_avg=False, label_smoothing=0.1)
@@ -145,6 +146,57 @@ def _finetune_cases():
     return out
 
 
+def _adversarial_cases():
+    """(name, task, criterion, one batch per worker, the concatenated batch, heads): VILLA's and FreeLB's
+    steps (zero start, no dropout: each item's perturbation follows its own gradient only), whose
+    gradient on two workers is that of the concatenated batch on one."""
+    from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
+
+    from unimo_plugin.criterions.unimo_classification import UnimoClassificationCriterion
+    from unimo_plugin.models.heads import SumFusionHead
+    from unimo_plugin.tasks.adversarial import AdversarialConfig, AdversarialTask
+
+    d = pretrain_data.dictionary()
+    d.add_symbol("<mask>")
+    g = torch.Generator().manual_seed(5)
+    n = 3 * WORKERS
+    features, boxes = random_regions(n, 5, pretrain_data.FEATURE_DIM, g)
+    tokens = random_text(d, [int(x) for x in torch.randint(4, 9, (n,), generator=g)], g)
+    net_input = {"src_tokens": tokens, "regions": features, "boxes": boxes,
+                 "region_padding_mask": torch.zeros(n, 5, dtype=torch.bool)}
+    ve = {"net_input": net_input, "target": torch.randint(0, 3, (n,), generator=g), "nsentences": n}
+    target = random_text(d, [6] * n, g)[:, 1:].contiguous()
+    caption = {"net_input": dict(net_input, prev_output_tokens=torch.cat([target[:, -1:], target[:, :-1]], 1)),
+               "target": target, "nsentences": n}
+    head = SimpleNamespace(target_kind="class", cfg=SimpleNamespace(classification_head_name="head"),
+                           target_dictionary=d)
+    options = dict(adv_steps=3, adv_lr=0.3, adv_init_mag=0.0, adv_max_norm=0.5)
+    cases = [("VILLA (SNLI-VE)", AdversarialTask(AdversarialConfig(adv_mode="villa", **options), d),
+              UnimoClassificationCriterion(head), ve, [("head", SumFusionHead(32, 16, 3, dropout=0.0))]),
+             ("FreeLB text (caption)", AdversarialTask(AdversarialConfig(adv_mode="freelb_text", **options), d),
+              LabelSmoothedCrossEntropyCriterion(head, sentence_avg=False, label_smoothing=0.1), caption, [])]
+    out = []
+    for name, task, criterion, batch, heads in cases:
+        batch["ntokens"] = int(batch["target"].ne(d.pad()).sum()) if batch["target"].dim() == 2 else n
+        parts = []
+        for r in range(WORKERS):
+            rows = slice(r * n // WORKERS, (r + 1) * n // WORKERS)
+            part = {"net_input": {k: v[rows] for k, v in batch["net_input"].items()}, "target": batch["target"][rows],
+                    "nsentences": n // WORKERS}
+            part["ntokens"] = int(part["target"].ne(d.pad()).sum()) if part["target"].dim() == 2 else n // WORKERS
+            parts.append(part)
+        out.append((name, task, criterion, parts, batch, d, heads))
+    return out
+
+
+class _Backward:
+    """What fairseq's optimizers do in ``backward``."""
+
+    @staticmethod
+    def backward(loss):
+        loss.backward()
+
+
 def _cases(data_dir):
     return _pretrain_cases(data_dir) + _finetune_cases()
 
@@ -164,6 +216,15 @@ def _ddp_worker(rank, init_file, data_dir, out_dir):
             model.zero_grad()
             loss, _, _ = criterion(wrapped, batches[rank])
             loss.backward()
+        grads[name] = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+        grads[name]["_missing"] = [k for k, p in model.named_parameters() if p.grad is None]
+    for name, task, criterion, batches, _, dictionary, heads in _adversarial_cases():
+        model = _model(dictionary, heads).train()
+        wrapped = ModuleProxyWrapper(DistributedDataParallel(model, device_ids=None, broadcast_buffers=False,
+                                                             find_unused_parameters=False))
+        for step in range(2):  # rounds before the last run under no_sync: the last must synchronise them all
+            model.zero_grad()
+            task.train_step(batches[rank], wrapped, criterion, _Backward, update_num=step)
         grads[name] = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
         grads[name]["_missing"] = [k for k, p in model.named_parameters() if p.grad is None]
     torch.save(grads, os.path.join(out_dir, f"grads{rank}.pt"))
@@ -193,6 +254,16 @@ def test_pytorch_ddp_synchronises_every_gradient_of_every_criterion(data_dir, tm
         for key in by_rank[0][name]:
             if key != "_missing":
                 assert torch.equal(by_rank[0][name][key], by_rank[1][name][key]), (name, key)
+    for name, task, criterion, _, batch, dictionary, heads in _adversarial_cases():
+        model = _model(dictionary, heads).train()
+        task.train_step(batch, model, criterion, _Backward, update_num=0)
+        for rank in range(WORKERS):
+            got = by_rank[rank][name]
+            assert got["_missing"] == [], (name, got["_missing"])
+            for key, param in model.named_parameters():
+                want = param.grad / WORKERS if param.grad is not None else torch.zeros_like(param)
+                torch.testing.assert_close(got[key], want, rtol=1e-4, atol=1e-5,
+                                           msg=lambda m: f"{name}, worker {rank}, {key}: {m}")
 
 
 def _train_command(data, save_dir, *extra):
@@ -255,3 +326,24 @@ def test_legacy_ddp_training_equals_one_process_reading_the_same_global_batches(
     cmcl = [float(v) for v in __import__("re").findall(r"cmcl_loss=([\d.]+)", output)]
     assert len(cmcl) >= 5 and all(math.isfinite(v) for v in cmcl)
     assert "valid on 'valid' subset" in output
+
+
+@pytest.mark.slow
+def test_legacy_ddp_adversarial_fine_tuning_equals_one_process(data_dir, tmp_path):
+    """VILLA's rounds inside fairseq's trainer: two workers end where one process with --update-freq 2
+    ends (a zero start and no dropout make each item's perturbation depend on its own gradient only)."""
+    command = [
+        fairseq_bin("fairseq-train"), data_dir, "--user-dir", f"{REPO_ROOT}/unimo_plugin", "--task", "unimo_caption",
+        "--arch", "unimo_tiny", "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1",
+        "--region-feature-dim", str(pretrain_data.FEATURE_DIM), "--encoder-layers", "2", "--encoder-embed-dim", "64",
+        "--encoder-ffn-embed-dim", "128", "--dropout", "0", "--attention-dropout", "0", "--optimizer", "adam",
+        "--lr", "1e-3", "--lr-scheduler", "fixed", "--batch-size", "6", "--max-update", "6", "--cpu", "--seed", "3",
+        "--num-workers", "0", "--no-epoch-checkpoints", "--disable-validation", "--log-format", "simple",
+        "--adv-mode", "villa", "--adv-steps", "2", "--adv-init-mag", "0", "--adv-lr", "0.3",
+    ]
+    _run_workers(command + ["--save-dir", str(tmp_path / "two"), "--ddp-backend", "legacy_ddp"], tmp_path / "init")
+    subprocess.run(command + ["--save-dir", str(tmp_path / "one"), "--update-freq", "2"],
+                   env=dict(os.environ, PYTHONPATH=REPO_ROOT), check=True, capture_output=True)
+    two, one = _parameters(tmp_path / "two"), _parameters(tmp_path / "one")
+    for key in two:
+        torch.testing.assert_close(two[key], one[key], rtol=0, atol=1e-6, msg=lambda m: f"{key}: {m}")

@@ -20,7 +20,6 @@ from .runner import bad_input_exits, command_parser, run
 from .shared_args import add_run_args
 
 
-
 def get_parser():
     parser = command_parser("unimo-extract-regions", __doc__, epilog=(
         "Without --shard-id, every shard runs in turn in this process. Outputs are atomic: a store\n"

@@ -39,8 +39,8 @@ def get_parser():
     parser.add_argument("--split", default="train", help="caption split to mine (default: %(default)s)")
     parser.add_argument("--output", metavar="DIR", help="default PAIRS/SPLIT.retrieval_negatives")
     parser.add_argument("-n", "--num-negatives", type=int, default=20,
-                        help="negatives kept per caption and per image, hardest first; training draws "
-                             "--num-negatives of the task among them (default: %(default)s)")
+                        help="negatives kept per caption and per image, hardest first; training draws the "
+                             "task's --num-wrong-images and --num-wrong-captions among them (default: %(default)s)")
     parser.add_argument("--max-regions", type=int, default=100, help="regions kept per image (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64, help="images or captions per forward pass")
     parser.add_argument("--chunk-size", type=int, default=4096,

@@ -42,6 +42,9 @@ def add_bpe_args(parser):
     group.add_argument("--bpe-codes", metavar="FILE", help="fastBPE codes file; with --bpe fastbpe")
     group.add_argument("--sentencepiece-model", metavar="FILE",
                        help="sentencepiece .model file; with --bpe sentencepiece")
+    group.add_argument("--lowercase", action="store_true",
+                       help="lowercase every line before the BPE, recorded with it (the released UNIMO models read "
+                            "lowercased text: give it for data of a checkpoint from unimo-convert-official)")
     return parser
 
 
@@ -55,4 +58,6 @@ def bpe_config(args):
         if not os.path.isfile(path):
             raise InputError(path, f"no such file (--{name.replace('_', '-')})")
         fields[name] = os.path.abspath(path)
+    if getattr(args, "lowercase", False):
+        fields["lowercase"] = True
     return Namespace(bpe=args.bpe, **fields)

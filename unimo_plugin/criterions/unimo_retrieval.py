@@ -1,5 +1,7 @@
-"""Retrieval fine-tuning loss: softmax cross-entropy over each group of (positive + K negatives)
-cross-encoder scores, the positive first; accuracy = groups whose positive scores highest.
+"""Retrieval fine-tuning loss over each group of cross-encoder scores (the positive first, then the
+wrong images, then the wrong captions): the official release's circle loss (the mean of one against
+the wrong images and one against the wrong captions, on the raw scores, margin 0.2, scale 1), or a
+softmax cross-entropy over the group; accuracy = groups whose positive scores highest.
 
 Optionally, a CMCL loss on single-modal passes of the batch's positive pairs (in-batch negatives)
 keeps the fine-tuned model's bi-encoder similarity aligned, so that the same checkpoint serves the
@@ -12,15 +14,51 @@ import torch
 import torch.nn.functional as F
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
-from fairseq.dataclass import FairseqDataclass
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
 from ..data.cmcl_batch import CmclBatch
 from ..models.cross_encoder import cross_encoder_scores
 from .cmcl import anchor_group, cmcl_loss
 
 
+def circle_loss(positive: torch.Tensor, negative: torch.Tensor, margin: float = 0.2, scale: float = 1.0):
+    """Circle loss (Sun et al., 2020) per row: log(1 + sum_n exp(s * a_n (s_n - m)) * sum_p exp(-s * a_p (s_p - 1 + m)))
+    with a_p = relu(1 + m - s_p), a_n = relu(s_n + m) held constant, as the release computes it.
+
+    Args:
+        positive: (B, P) scores of the positives.
+        negative: (B, N) scores of the negatives.
+    Returns:
+        (B,) losses.
+    """
+    weight_p = (1 + margin - positive).clamp(min=0).detach()
+    weight_n = (negative + margin).clamp(min=0).detach()
+    logits_p = -scale * weight_p * (positive - (1 - margin))
+    logits_n = scale * weight_n * (negative - margin)
+    return F.softplus(torch.logsumexp(logits_n, dim=1) + torch.logsumexp(logits_p, dim=1))
+
+
+def group_circle_loss(scores: torch.Tensor, num_wrong_images: int, margin: float, scale: float) -> torch.Tensor:
+    """(B,) the mean of the circle losses of the positive (column 0) against the wrong images (the next
+    ``num_wrong_images`` columns) and against the wrong captions (the rest), those a group has."""
+    positive = scores[:, :1]
+    parts = [scores[:, 1:1 + num_wrong_images], scores[:, 1 + num_wrong_images:]]
+    losses = [circle_loss(positive, part, margin, scale) for part in parts if part.size(1)]
+    return torch.stack(losses).mean(0)
+
+
 @dataclass
 class UnimoRetrievalCriterionConfig(FairseqDataclass):
+    loss: ChoiceEnum(["circle", "softmax"]) = field(
+        default="circle", metadata={"help": "circle: the release's circle losses (Sun et al., 2020) against the wrong "
+                                            "images and the wrong captions, averaged; softmax: cross entropy of the "
+                                            "positive over its group"})
+    circle_margin: float = field(default=0.2, metadata={"help": "the circle loss's relaxation margin m"})
+    circle_scale: float = field(default=1.0, metadata={"help": "the circle loss's scale factor"})
+    sigmoid_scores: bool = field(
+        default=False, metadata={"help": "squash the scores with a sigmoid before the circle loss (the release's "
+                                         "code default; its Flickr30k script, whose recipe this follows, passes "
+                                         "--use_sigmoid False)"})
     bi_encoder_weight: float = field(
         default=0.0, metadata={"help": "weight of an in-batch CMCL loss on the positive pairs' single-modal "
                                        "passes, for a bi-encoder usable in two-stage retrieval (0: the "
@@ -41,8 +79,12 @@ class UnimoRetrievalCriterion(FairseqCriterion):
             net_input["region_padding_mask"][::group], sample["image_rows"]) if bi_encoder else None
         scores, extra = cross_encoder_scores(model, **net_input, cmcl_inputs=positives)
         scores = scores.view(-1, group)
-        targets = scores.new_zeros(len(scores), dtype=torch.long)
-        loss = F.cross_entropy(scores.float(), targets, reduction="sum")
+        if self.cfg.loss == "circle":
+            squashed = torch.sigmoid(scores.float()) if self.cfg.sigmoid_scores else scores.float()
+            loss = group_circle_loss(squashed, sample["num_wrong_images"], self.cfg.circle_margin,
+                                     self.cfg.circle_scale).sum()
+        else:
+            loss = F.cross_entropy(scores.float(), scores.new_zeros(len(scores), dtype=torch.long), reduction="sum")
         log = {"cross_loss": loss.detach(), "ntokens": sample["ntokens"], "nsentences": len(scores),
                "sample_size": len(scores), "ncorrect": (scores.argmax(dim=1) == 0).sum().item()}
         if bi_encoder:

@@ -37,6 +37,8 @@ def collate_text_part(samples: List[Dict[str, Any]], pad: int, batch: Dict[str, 
     target_mask = data_utils.collate_tokens([s["target_mask"].long() for s in samples], 0).bool()
     lm_targets = data_utils.collate_tokens([s["lm_targets"] for s in samples], pad)
     batch.setdefault("net_input", {}).update(src_tokens=tokens, target_mask=target_mask)
+    if "text_positions" in samples[0]:  # texts of segments (object tags, then the caption)
+        batch["net_input"]["text_positions"] = data_utils.collate_tokens([s["text_positions"] for s in samples], pad)
     batch["lm_targets"] = lm_targets
     batch["is_seq2seq"] = target_mask.any(dim=1)
     batch["nsentences"] = len(samples)

@@ -46,3 +46,10 @@ def tag_source(tagger: Optional[ObjectTagger], cls_probs: Optional[torch.Tensor]
     if tagger is None:
         return torch.zeros(0, dtype=torch.long)
     return torch.cat([torch.tensor([tagger.bos]), tagger(cls_probs), torch.tensor([tagger.eos])])
+
+
+def segment_positions(tags_length: int, text_length: int, padding_idx: int) -> torch.Tensor:
+    """Position ids of ``<s> tags </s>`` followed by the text: each segment counts from
+    ``padding_idx + 1`` (fairseq's first position), so the caption sits where it would without tags."""
+    first = padding_idx + 1
+    return torch.cat([torch.arange(first, first + tags_length), torch.arange(first, first + text_length)])

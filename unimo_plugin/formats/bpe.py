@@ -48,7 +48,7 @@ def _bpe_identity(cfg: Optional[Dict[str, Any]]) -> Tuple:
     directory copied elsewhere records other paths to the same files)."""
     if cfg is None:
         return NO_BPE
-    files = []
+    files = [bool(cfg.get("lowercase"))]
     for name in BPE_FILES.get(cfg["bpe"], ()):
         path = cfg[name]
         if os.path.isfile(path):
@@ -89,7 +89,25 @@ def build_recorded_bpe(record: Optional[str]) -> Any:
     if missing:
         raise FileNotFoundError(f"the recorded BPE (--bpe-record) names {', '.join(missing)}, which no longer "
                                 f"exist; {PASS_BPE}")
-    return build_bpe(Namespace(**cfg))
+    bpe = build_bpe(Namespace(**cfg))
+    return LowercasingBpe(bpe) if cfg.get("lowercase") else bpe
+
+
+class LowercasingBpe:
+    """A fairseq BPE that lowercases text before encoding it: the record of text binarized with
+    ``--lowercase`` (the released UNIMO models read lowercased text only)."""
+
+    def __init__(self, bpe):
+        self.bpe = bpe
+
+    def encode(self, x: str) -> str:
+        return self.bpe.encode(x.lower())
+
+    def decode(self, x: str) -> str:
+        return self.bpe.decode(x)
+
+    def is_beginning_of_word(self, x: str) -> bool:
+        return self.bpe.is_beginning_of_word(x)
 
 
 class BpeTokenizer:
@@ -108,4 +126,5 @@ class BpeTokenizer:
     def __call__(self, line: str) -> List[str]:
         if self._bpe is None:
             self._bpe = build_bpe(self.cfg)
-        return tokenize_line(self._bpe.encode(line.strip()))
+        line = line.strip()
+        return tokenize_line(self._bpe.encode(line.lower() if getattr(self.cfg, "lowercase", False) else line))

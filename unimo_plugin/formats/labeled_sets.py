@@ -25,7 +25,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from fairseq.binarizer import VocabularyDatasetBinarizer
 from fairseq.data import Dictionary
-
 from fairseq.data.indexed_dataset import data_file_path
 
 from ..common.artifacts import InputError, PathLike, atomic_output, read_manifest, write_manifest

@@ -6,6 +6,8 @@ from fairseq import utils
 from fairseq.modules import FairseqDropout, LayerNorm
 from torch import nn
 
+from .perturbation import EmbeddingPerturbation
+
 BOX_DIM = 5  # [x1/W, y1/H, x2/W, y2/H, area/(W*H)]
 
 
@@ -25,10 +27,15 @@ class TextEmbeddings(nn.Module):
         self.layernorm_embedding = LayerNorm(embed_dim)
         self.dropout_module = FairseqDropout(dropout, module_name=self.__class__.__name__)
 
-    def forward(self, tokens: torch.Tensor, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, positions: Optional[torch.Tensor] = None,
+                perturbation: Optional[EmbeddingPerturbation] = None) -> torch.Tensor:
+        """``perturbation``: an adversarial delta added to word + position embeddings, before the
+        LayerNorm (where the official release adds its FreeLB/VILLA text perturbation)."""
         if positions is None:
             positions = utils.make_positions(tokens, self.padding_idx)
         x = self.embed_tokens(tokens) + self.embed_positions(positions)
+        if perturbation is not None:
+            x = x + perturbation(tokens.ne(self.padding_idx), x.size(-1), x).to(x.dtype)
         return self.dropout_module(self.layernorm_embedding(x))
 
 
@@ -61,7 +68,10 @@ class RegionEmbeddings(nn.Module):
             torch.cat([padding_mask.new_zeros(padding_mask.size(0), 1), padding_mask], dim=1),
         )
 
-    def forward(self, features, boxes, padding_mask) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, features, boxes, padding_mask,
+                perturbation: Optional[EmbeddingPerturbation] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``perturbation``: an adversarial delta added to the raw region features, [IMG]'s included
+        (where the official release adds its FreeLB/VILLA image perturbation)."""
         if features.size(-1) != self.feature_dim:
             raise ValueError(
                 f"region features have dimension {features.size(-1)}, the model expects "
@@ -72,5 +82,7 @@ class RegionEmbeddings(nn.Module):
                              f"got {tuple(boxes.shape)}")
         dtype = self.feature_proj.weight.dtype
         features, boxes, padding_mask = self.prepend_image_region(features.to(dtype), boxes.to(dtype), padding_mask)
+        if perturbation is not None:
+            features = features + perturbation(~padding_mask, features.size(-1), features).to(dtype)
         x = self.feature_proj(features) + self.box_proj(boxes)
         return self.dropout_module(self.layer_norm(x)), padding_mask

@@ -7,7 +7,7 @@ the UniLM seq2seq mask (``target_mask``) for generation.
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -27,8 +27,10 @@ from .incremental_decoding import UnimoDecoder, UnimoEncoder
 from .layers import TransformerLayer
 from .masks import attention_mask
 from .packing import distinct, packed_attention_mask, packed_positions, plan_packing
+from .perturbation import EmbeddingPerturbation
 from .pretrained_init import HEADS_PREFIX, load_pretrained_into
 from .roberta_init import load_roberta_into
+from .weight_decay import mark_weight_decay_exemptions
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +123,7 @@ class UnimoModel(BaseFairseqModel):
         self.cmcl_temperature = Temperature(cfg.cmcl_temperature, not cfg.cmcl_fixed_temperature,
                                             cfg.cmcl_min_temperature, cfg.cmcl_max_temperature)
         self.apply(init_bert_params)
+        mark_weight_decay_exemptions(self)
         # fairseq's SequenceGenerator reads model.encoder / model.decoder: views over these same weights
         self._generation_views = (UnimoEncoder(self), UnimoDecoder(self))
 
@@ -163,6 +166,7 @@ class UnimoModel(BaseFairseqModel):
         if name in self.classification_heads:
             raise ValueError(f"classification head {name!r} is already registered")
         head.apply(init_bert_params)
+        mark_weight_decay_exemptions(head)
         self.classification_heads[name] = head
 
     def upgrade_state_dict_named(self, state_dict, name):
@@ -219,19 +223,22 @@ class UnimoModel(BaseFairseqModel):
         return self.cfg.max_positions
 
     def embed(self, src_tokens=None, regions=None, boxes=None, region_padding_mask=None, target_mask=None,
-              text_positions=None):
+              text_positions=None, perturbations=None):
         """Embed ``[IMG] r1..rn`` and the text: (x, padding mask, target mask or None, image length).
-        ``text_positions`` (B, T) default to 2, 3, ... over the real tokens (RoBERTa's)."""
+        ``text_positions`` (B, T) default to 2, 3, ... over the real tokens (RoBERTa's);
+        ``perturbations`` ({"text" and/or "regions": an EmbeddingPerturbation}) are added to them."""
+        perturbations = perturbations or {}
         parts, pads, targets = [], [], []
         if regions is not None:
             if region_padding_mask is None:
                 region_padding_mask = regions.new_zeros(regions.shape[:2], dtype=torch.bool)
-            image, image_pad = self.region_embeddings(regions, boxes, region_padding_mask)
+            image, image_pad = self.region_embeddings(regions, boxes, region_padding_mask,
+                                                      perturbations.get("regions"))
             parts.append(image)
             pads.append(image_pad)
             targets.append(torch.zeros_like(image_pad))
         if src_tokens is not None:
-            parts.append(self.text_embeddings(src_tokens, text_positions))
+            parts.append(self.text_embeddings(src_tokens, text_positions, perturbations.get("text")))
             text_pad = src_tokens.eq(self.padding_idx)
             pads.append(text_pad)
             targets.append(target_mask if target_mask is not None else torch.zeros_like(text_pad))
@@ -251,6 +258,7 @@ class UnimoModel(BaseFairseqModel):
         return_all_hiddens: bool = False,
         input_offset: Optional[torch.Tensor] = None,
         text_positions: Optional[torch.Tensor] = None,
+        perturbations: Optional[Dict[str, EmbeddingPerturbation]] = None,
     ):
         """Run the transformer.
 
@@ -263,13 +271,14 @@ class UnimoModel(BaseFairseqModel):
                 None (or all False) gives bidirectional attention.
             input_offset: a scalar added to the embeddings (see :meth:`_unused_parameters_anchor`).
             text_positions: (B, T) position ids of the text (default: 2, 3, ... over its real tokens).
+            perturbations: adversarial deltas of the text ("text") and region ("regions") embeddings.
 
         Returns:
             text states (B, T, H) or None, image states (B, R + 1, H) or None ([IMG] first),
             and a dict with ``inner_states`` (every layer's output when asked).
         """
         x, padding_mask, target, num_image = self.embed(src_tokens, regions, boxes, region_padding_mask,
-                                                        target_mask, text_positions)
+                                                        target_mask, text_positions, perturbations)
         if input_offset is not None:
             x = x + input_offset
         mask = attention_mask(padding_mask, target)
@@ -295,6 +304,8 @@ class UnimoModel(BaseFairseqModel):
         masked_regions: Optional[torch.Tensor] = None,
         predict_region_classes: bool = False,
         cmcl_inputs: Optional[CmclBatch] = None,
+        perturbations: Optional[Dict[str, EmbeddingPerturbation]] = None,
+        text_positions: Optional[torch.Tensor] = None,
         **unused,
     ):
         """Every training computation runs here, in one call: fairseq's DDP wrappers synchronise the
@@ -313,8 +324,10 @@ class UnimoModel(BaseFairseqModel):
         - ``cmcl_inputs`` (a :class:`CmclBatch`, or the plain tuple fairseq's sample helpers make of
           one): its every text and every image encoded alone, pooled, as ``extra["cmcl_text"]``
           (Nt, H) and ``extra["cmcl_image"]`` (Ni, H), with ``extra["cmcl_temperature"]``.
+        - ``perturbations``: adversarial deltas of the text and region embeddings (FreeLB, VILLA).
+        - ``text_positions`` (B, T): position ids of a text made of segments (object tags, then the
+          caption); by default 2, 3, ... over the real tokens.
         """
-        text_positions = None
         if prev_output_tokens is not None:
             if src_tokens is None:
                 src_tokens = prev_output_tokens.new_zeros(prev_output_tokens.size(0), 0)
@@ -329,8 +342,8 @@ class UnimoModel(BaseFairseqModel):
             src_tokens is not None, regions is not None, lm, classification_head_name, masked_regions is not None,
             predict_region_classes, cmcl_inputs is not None)
         text, image, extra = self.extract_features(
-            src_tokens, regions, boxes, region_padding_mask, target_mask, return_all_hiddens, anchor, text_positions
-        )
+            src_tokens, regions, boxes, region_padding_mask, target_mask, return_all_hiddens, anchor, text_positions,
+            perturbations)
         extra["image_states"] = image
         if prev_output_tokens is not None:
             text = text[:, -prev_output_tokens.size(1):]

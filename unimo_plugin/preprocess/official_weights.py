@@ -189,7 +189,8 @@ def convert_official(params_dir: str, config_path: str, vocab_path: str, output_
                 shutil.copyfile(source, os.path.join(tmp, name))
             bpe_record = json.dumps({"bpe": "gpt2", "gpt2_encoder_json": os.path.join(os.path.abspath(output_dir),
                                                                                       names_in_out[0]),
-                                     "gpt2_vocab_bpe": os.path.join(os.path.abspath(output_dir), names_in_out[1])},
+                                     "gpt2_vocab_bpe": os.path.join(os.path.abspath(output_dir), names_in_out[1]),
+                                     "lowercase": True},  # the release's models read lowercased text
                                     sort_keys=True)
         dictionary.save(os.path.join(tmp, "dict.txt"))
         with open(os.path.join(tmp, "dict.txt")) as f:  # the task adds <mask> itself

@@ -25,14 +25,14 @@ from fairseq.dataclass import ChoiceEnum
 
 from ..models.release_beam_search import ReleaseBeamSearch, WordTrigrams
 from ..models.unimo import UnimoConfig, UnimoModel
-from .base_task import UnimoTask, UnimoTaskConfig
+from .adversarial import AdversarialConfig, AdversarialTask
 
 logger = logging.getLogger(__name__)
 BLEU_ORDER = 4
 
 
 @dataclass
-class GenerationEvalConfig(UnimoTaskConfig):
+class GenerationEvalConfig(AdversarialConfig):
     eval_bleu: bool = field(default=False, metadata={"help": "generate on the validation set and log BLEU"})
     eval_bleu_args: str = field(
         default='{"beam": 5, "max_len_b": 30}',
@@ -57,7 +57,7 @@ _FAIRSEQ_ONLY = {"sampling": False, "diverse_beam_groups": -1, "match_source_len
                  "unnormalized": False, "temperature": 1.0, "unkpen": 0, "score_reference": False}
 
 
-class UnimoGenerationTask(UnimoTask):
+class UnimoGenerationTask(AdversarialTask):
     def __init__(self, cfg: GenerationEvalConfig, dictionary):
         super().__init__(cfg, dictionary)
         self._bpe = None

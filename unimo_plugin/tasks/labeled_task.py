@@ -15,13 +15,13 @@ from ..data.finetune.labeled_dataset import PAIR_FORMATS, ClassTargets, LabeledD
 from ..formats.labeled_sets import read_labeled_manifest, read_labeled_split, read_labels
 from ..formats.region_store import open_region_store_of
 from ..models.unimo import UnimoConfig, UnimoModel
-from .base_task import UnimoTask, UnimoTaskConfig
+from .adversarial import AdversarialConfig, AdversarialTask
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class LabeledTaskConfig(UnimoTaskConfig):
+class LabeledTaskConfig(AdversarialConfig):
     data: str = field(default="", metadata={"help": "output directory of a data_scripts/prepare_*.py script "
                                                     "(dict.txt, labels.txt, per-split inputs and targets)"})
     region_store: Optional[str] = field(
@@ -38,7 +38,7 @@ class LabeledTaskConfig(UnimoTaskConfig):
     seed: int = II("common.seed")
 
 
-class LabeledTask(UnimoTask):
+class LabeledTask(AdversarialTask):
     """Subclasses name the manifest ``TASKS`` they read, whether items have ``IMAGES``, and ``make_head``."""
 
     TASKS = ()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 import numpy as np
+import torch
 from fairseq.data import data_utils
 from fairseq.tasks import register_task
 
@@ -78,6 +79,11 @@ class UnimoCaptionTask(UnimoGenerationTask):
         logger.info(f"{split}: {len(dataset)} samples ({len(captions)} captions)")
         self.datasets[split] = dataset
         return dataset
+
+    def adversarial_text_mask(self, sample) -> torch.Tensor:
+        """The caption's tokens: the release perturbs the caption's embeddings, not the object tags'."""
+        source, target = sample["net_input"]["src_tokens"], sample["net_input"]["prev_output_tokens"]
+        return torch.cat([torch.zeros_like(source, dtype=torch.bool), target.ne(self.dictionary.pad())], dim=1)
 
     def max_positions(self) -> None:
         return None  # captions are cut to --max-target-positions; the model checks its own limit

@@ -6,9 +6,9 @@ Reads the caption splits of ``binarize_captions.py`` (Flickr30k / COCO Karpathy 
     DATA/pairs/{split}.bin,.idx, {split}.image_rows.npy   caption tokens and their images' store rows
     DATA/pairs/{train}.retrieval_negatives/               with --hard-negatives (mine_retrieval_negatives.py)
 
-Each caption is a group of 1 + ``--num-negatives`` pairs scored by the cross-encoder
-(:mod:`unimo_plugin.models.cross_encoder`), trained as a softmax over the group (criterion
-``unimo_retrieval``). Evaluate with ``unimo-eval-cross-retrieval``.
+Each caption is a group of the positive, ``--num-wrong-images`` and ``--num-wrong-captions`` pairs scored
+by the cross-encoder (:mod:`unimo_plugin.models.cross_encoder`), trained with the release's circle loss
+or a softmax over the group (criterion ``unimo_retrieval``). Evaluate with ``unimo-eval-cross-retrieval``.
 """
 import logging
 import os
@@ -27,21 +27,22 @@ from ..formats.mined_negatives import MinedNegatives, mined_negatives_path
 from ..formats.region_store import RegionStore, open_region_store_of, read_rows
 from ..models.cross_encoder import HEAD_NAME, retrieval_head
 from ..models.unimo import UnimoConfig
-from .base_task import UnimoTask, UnimoTaskConfig
+from .adversarial import AdversarialConfig, AdversarialTask
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class UnimoRetrievalConfig(UnimoTaskConfig):
+class UnimoRetrievalConfig(AdversarialConfig):
     data: str = field(default="", metadata={"help": "directory with dict.txt and (by default) the caption "
                                                     "dataset pairs/"})
     pair_data: Optional[str] = field(default=None, metadata={"help": "caption dataset dir (default DATA/pairs)"})
     pair_region_store: Optional[str] = field(
         default=None, metadata={"help": "region store of the images (default: the one the caption manifest names)"})
-    num_negatives: int = field(
-        default=3, metadata={"help": "negative pairs per positive: ceil(K/2) wrong captions for the image, "
-                                     "floor(K/2) wrong images for the caption"})
+    num_wrong_images: int = field(
+        default=10, metadata={"help": "pairs of the caption with another image per group (the official release's 10)"})
+    num_wrong_captions: int = field(
+        default=10, metadata={"help": "pairs of the image with another image's caption per group (the release's 10)"})
     hard_negatives: bool = field(
         default=False, metadata={"help": "draw the training split's negatives from its mined hard negatives "
                                          "(PAIRS/SPLIT.retrieval_negatives, see --hard-negatives-path) instead "
@@ -61,7 +62,7 @@ class UnimoRetrievalConfig(UnimoTaskConfig):
 
 
 @register_task("unimo_retrieval", dataclass=UnimoRetrievalConfig)
-class UnimoRetrievalTask(UnimoTask):
+class UnimoRetrievalTask(AdversarialTask):
     cfg: UnimoRetrievalConfig
 
     @property
@@ -95,7 +96,8 @@ class UnimoRetrievalTask(UnimoTask):
                                    image_rows, store)
         self.datasets[split] = RetrievalPairsDataset(
             captions=captions, image_rows=image_rows, store=store, dictionary=self.dictionary,
-            num_negatives=self.cfg.num_negatives, seed=self.cfg.seed, max_regions=self.cfg.max_regions_per_image,
+            num_wrong_images=self.cfg.num_wrong_images, num_wrong_captions=self.cfg.num_wrong_captions,
+            seed=self.cfg.seed, max_regions=self.cfg.max_regions_per_image,
             max_caption_tokens=self.cfg.max_caption_tokens, hard_negatives=mined, shuffle=training)
         logger.info("%s: %d captions of %d images, %s negatives", split, len(captions), len(np.unique(image_rows)),
                     "mined" if mined is not None else "random")

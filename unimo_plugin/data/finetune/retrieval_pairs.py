@@ -1,9 +1,10 @@
-"""Retrieval fine-tuning samples: each caption with its image and K negatives, scored as one group.
+"""Retrieval fine-tuning samples: each caption with its image and its negatives, scored as one group.
 
-Item ``i`` is caption ``i`` with its own image (the positive, first) followed by K negative pairs:
-``ceil(K/2)`` wrong captions for the image and ``floor(K/2)`` wrong images for the caption (UNITER's
-two directions). Negatives are drawn at random from the split, or from the mined hard negatives of
-``mine_retrieval_negatives.py`` when given; draws are deterministic per (seed, epoch, item).
+Item ``i`` is caption ``i`` with its own image (the positive, first), then ``num_wrong_images`` pairs of
+the caption with another image, then ``num_wrong_captions`` pairs of the image with a caption of another
+image: the official release's groups (10 and 10 for Flickr30k). Negatives are drawn at random from the
+split, or from the mined hard negatives of ``unimo-mine-retrieval-negatives`` when given; draws are
+deterministic per (seed, epoch, item).
 """
 from typing import Any, Dict, List, Optional
 
@@ -25,12 +26,13 @@ class RetrievalPairsDataset(FairseqDataset):
     """
 
     def __init__(self, *, captions: FairseqDataset, image_rows: np.ndarray, store: RegionStore,
-                 dictionary: Dictionary, num_negatives: int, seed: int, max_regions: int, max_caption_tokens: int,
-                 hard_negatives: Optional[MinedNegatives] = None, shuffle: bool = True):
+                 dictionary: Dictionary, num_wrong_images: int, num_wrong_captions: int, seed: int, max_regions: int,
+                 max_caption_tokens: int, hard_negatives: Optional[MinedNegatives] = None, shuffle: bool = True):
         if len(captions) != len(image_rows):
             raise ValueError(f"{len(captions)} captions but {len(image_rows)} image rows")
-        if num_negatives < 1:
-            raise ValueError(f"--num-negatives must be at least 1, got {num_negatives}")
+        if min(num_wrong_images, num_wrong_captions) < 0 or num_wrong_images + num_wrong_captions < 1:
+            raise ValueError(f"--num-wrong-images {num_wrong_images} and --num-wrong-captions {num_wrong_captions}: "
+                             "a group needs at least one negative and no count below 0")
         self.image_set = np.unique(image_rows)
         if len(self.image_set) < 2:
             raise ValueError(f"retrieval needs at least 2 images in a split, got {len(self.image_set)}")
@@ -38,13 +40,12 @@ class RetrievalPairsDataset(FairseqDataset):
             raise ValueError(f"image rows out of range for region store {store.path} with {len(store)} images")
         self.captions, self.image_rows = captions, np.asarray(image_rows)
         self.store, self.dictionary = store, dictionary
-        self.num_wrong_captions = num_negatives - num_negatives // 2
-        self.num_wrong_images = num_negatives // 2
+        self.num_wrong_images, self.num_wrong_captions = num_wrong_images, num_wrong_captions
         self.seed, self.max_regions, self.max_caption_tokens = seed, max_regions, max_caption_tokens
         self.hard_negatives, self.shuffle, self.epoch = hard_negatives, shuffle, 1
         self.sizes = np.minimum(np.asarray(captions.sizes), max_caption_tokens) + 1  # <s> prepended
         regions = np.minimum(store.num_boxes[self.image_rows], max_regions) + 1  # [IMG] first
-        self.group_positions = (num_negatives + 1) * (self.sizes + regions)  # estimate: negatives vary
+        self.group_positions = self.num_candidates * (self.sizes + regions)  # estimate: negatives vary
 
     @property
     def num_candidates(self) -> int:
@@ -93,8 +94,8 @@ class RetrievalPairsDataset(FairseqDataset):
         else:
             wrong_captions, wrong_images = self._hard_negatives(rng, index, row)
         caption, image = self._caption(index), load_regions(self.store, row, self.max_regions)
-        pairs = [(caption, image)] + [(self._caption(c), image) for c in wrong_captions] \
-            + [(caption, load_regions(self.store, r, self.max_regions)) for r in wrong_images]
+        pairs = [(caption, image)] + [(caption, load_regions(self.store, r, self.max_regions)) for r in wrong_images] \
+            + [(self._caption(c), image) for c in wrong_captions]
         return {"id": index, "pairs": pairs}
 
     def collater(self, samples: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -109,6 +110,7 @@ class RetrievalPairsDataset(FairseqDataset):
             "nsentences": len(samples),
             "ntokens": int(tokens.ne(self.dictionary.pad()).sum()),
             "num_candidates": self.num_candidates,
+            "num_wrong_images": self.num_wrong_images,
             "image_rows": torch.tensor([int(self.image_rows[s["id"]]) for s in samples]),  # of the positives
             "net_input": {"src_tokens": tokens, "regions": regions["features"], "boxes": regions["boxes"],
                           "region_padding_mask": regions["padding_mask"]},

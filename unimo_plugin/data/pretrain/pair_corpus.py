@@ -10,7 +10,7 @@ from ...formats import cmcl_sidecars
 from ...formats.region_store import RegionStore
 from ..cmcl_batch import CmclBatch
 from ..collate import collate_region_part, collate_regions, collate_text_part
-from ..object_tags import ObjectTagger, tag_source
+from ..object_tags import ObjectTagger, segment_positions, tag_source
 from ..region_inputs import load_regions
 from ..region_masking import masked_region_sample
 from ..token_masking import mask_tokens, seq2seq_example
@@ -38,7 +38,9 @@ class PairCorpusDataset(PretrainCorpus):
 
     With ``cmcl``, each sample also holds its CMCL items: ``sidecars`` maps a CMCL sidecar kind to its
     :class:`~cmcl_sidecars.CaptionSidecar`, of which each sample draws at most ``limits[kind]`` items
-    (deterministically per seed/epoch). ``tagger`` puts object tags before the caption.
+    (deterministically per seed/epoch). ``tagger`` puts the image's object tags before the caption as a
+    segment of their own (``<s> tags </s>``, positions from 2; the caption's restart at 2), as the release
+    lays out its captioning input.
     """
 
     modality = "pair"
@@ -88,11 +90,14 @@ class PairCorpusDataset(PretrainCorpus):
             sample = masked_region_sample(regions, rng, 0.0, 1.0)  # the image is the clean source
         else:
             tokens, targets, sample = self._masked_modality(caption, regions, rng)
-            if len(source):  # <s> tags </s> w.. </s>: only caption words are masked
-                tokens = torch.cat([source, tokens[1:]])
-                targets = torch.cat([torch.full_like(source, self.dictionary.pad()), targets[1:]])
+            if len(source):  # <s> tags </s> <s> w.. </s>: only caption words are masked
+                tokens = torch.cat([source, tokens])
+                targets = torch.cat([torch.full_like(source, self.dictionary.pad()), targets])
             target_mask = torch.zeros(len(tokens), dtype=torch.bool)
         sample.update(id=index, tokens=tokens, lm_targets=targets, target_mask=target_mask)
+        if len(source):  # the tags are a segment of their own: the caption's positions restart after them
+            sample["text_positions"] = segment_positions(len(source), len(tokens) - len(source),
+                                                         self.dictionary.pad())
         if self.cmcl:
             sample["cmcl"] = self._cmcl_items(index, rng, caption, regions)
         return sample

@@ -20,6 +20,7 @@ import zipfile
 from typing import NamedTuple, Optional
 
 import numpy as np
+
 from ...common.artifacts import InputError
 from ...common.parallel import ordered_map
 from ...formats.region_store import check_regions
