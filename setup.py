@@ -62,6 +62,7 @@ setup(
             "unimo-retrieve-images = unimo_plugin.cli.retrieve_images:cli_main",
             "unimo-retrieve-texts = unimo_plugin.cli.retrieve_texts:cli_main",
             "unimo-build-cmcl-sidecars = unimo_plugin.cli.build_cmcl_sidecars:cli_main",
+            "unimo-grade-negatives = unimo_plugin.cli.grade_negatives:cli_main",
             "unimo-prepare-vqa = unimo_plugin.cli.prepare_vqa:cli_main",
             "unimo-prepare-snli-ve = unimo_plugin.cli.prepare_snli_ve:cli_main",
             "unimo-prepare-glue = unimo_plugin.cli.prepare_glue:cli_main",
