@@ -284,9 +284,14 @@ def _parse_batch(args):
 
 
 def parse_captions(texts, model=DEFAULT_SPACY_MODEL, batch_size=256, workers=1, progress=False, desc="parsing"):
-    """Yield the :class:`CaptionGraph` of each text in order; ``workers`` processes each load the model once."""
-    with tqdm(total=len(texts), desc=desc, unit="caption", disable=not progress) as bar:
-        tasks = ((batch, batch_size) for batch in batched(texts, batch_size))
+    """The :class:`CaptionGraph` of each text, in order; ``workers`` processes each load the model once. A
+    text repeated (templated captions often are) is parsed once."""
+    distinct = list(dict.fromkeys(texts))
+    found = []
+    with tqdm(total=len(distinct), desc=desc, unit="caption", disable=not progress) as bar:
+        tasks = ((batch, batch_size) for batch in batched(distinct, batch_size))
         for graphs in ordered_map(_parse_batch, tasks, workers, _load_parser, (model,)):
             bar.update(len(graphs))
-            yield from graphs
+            found.extend(graphs)
+    graph_of = dict(zip(distinct, found))
+    return [graph_of[text] for text in texts]

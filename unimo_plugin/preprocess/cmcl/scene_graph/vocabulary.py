@@ -64,6 +64,9 @@ def _cosine(a, b):
     return dot / (na * nb) if na and nb else 0.0
 
 
+REJECTIONS = 8  # draws a table rejects before it drops the excluded keys and draws from the rest
+
+
 class _Table:
     """Keys with counts, drawn by frequency with some keys left out."""
 
@@ -72,13 +75,21 @@ class _Table:
         self.counts = [r[1] for r in rows]
         self.cumulative = list(itertools.accumulate(self.counts))
 
+    def _draw(self, rng):
+        return self.keys[min(bisect.bisect_right(self.cumulative, rng.random() * self.cumulative[-1]),
+                             len(self.keys) - 1)]
+
     def sample(self, rng, exclude=()):
-        """A key not in ``exclude`` drawn in proportion to its count, or None if none is left."""
-        if not exclude:
-            if not self.keys:
-                return None
-            return self.keys[min(bisect.bisect_right(self.cumulative, rng.random() * self.cumulative[-1]),
-                                 len(self.keys) - 1)]
+        """A key not in ``exclude`` drawn in proportion to its count, or None if none is left.
+
+        Draws from the whole table are rejected while excluded (the same distribution, without a pass over
+        every key); after ``REJECTIONS`` of them the keys left are drawn from directly."""
+        if not self.keys:
+            return None
+        for _ in range(REJECTIONS if exclude else 1):
+            key = self._draw(rng)
+            if key not in exclude:
+                return key
         keys = [(k, c) for k, c in zip(self.keys, self.counts) if k not in exclude]
         if not keys:
             return None
@@ -102,16 +113,28 @@ class Vocabulary:
         self.types = data["attribute_types"]  # modifier word -> type ("" : a compound noun's word)
         self.attribute_tables = {t: _Table(rows) for t, rows in data["attributes"].items()}
         self.noun_attribute_tables = {t: _Table(rows) for t, rows in data["noun_attributes"].items()}
-        self.object_table = _Table(data["objects"])
         self.object_forms = {r[0]: r[2] for r in data["objects"]}
         self.generic = set(data["generic"])
-        self.compatible = {kind: {(a, b) for a, b in pairs} | {(b, a) for a, b in pairs}
-                           for kind, pairs in data["compatible"].items()}
+        self.compatible = {kind: collections.defaultdict(set) for kind in data["compatible"]}  # word -> partners
+        for kind, pairs in data["compatible"].items():
+            for a, b in pairs:
+                self.compatible[kind][a].add(b)
+                self.compatible[kind][b].add(a)
+        # an object is replaced by one of as many words ("tennis racket" by "baseball bat", not by "bat")
+        self.object_tables = {n: _Table([r[:2] for r in data["objects"] if len(r[0].split()) == n])
+                              for n in {len(r[0].split()) for r in data["objects"]}}
         self.relations = data["relations"]  # key -> {"cls", "count", "forms", "contradicts"}
         self.verb_table = _Table([(k, r["count"]) for k, r in self.relations.items() if r["cls"] == "verb"])
         self.phrase_tables = {sig: _Table([(i, r[1]) for i, r in enumerate(rows)])
                               for sig, rows in data["phrases"].items()}
         self.phrase_rows = data["phrases"]
+        # per signature: the rows of each noun, and the row of each phrase (attribute words and noun)
+        self.phrase_rows_of_head = {sig: collections.defaultdict(list) for sig in data["phrases"]}
+        self.phrase_row_of = {sig: {} for sig in data["phrases"]}
+        for sig, rows in data["phrases"].items():
+            for i, r in enumerate(rows):
+                self.phrase_rows_of_head[sig][r[0][-1]].append(i)
+                self.phrase_row_of[sig][tuple(r[0])] = i
         self.plausibility = data.get("plausibility")
 
     # ---- building ----------------------------------------------------------------------------
@@ -191,14 +214,14 @@ class Vocabulary:
         table = (self.noun_attribute_tables if noun else self.attribute_tables).get(kind)
         if table is None:
             return None
-        banned = {word} | set(exclude) | {b for a, b in self.compatible["attribute"] if a == word}
+        banned = {word} | set(exclude) | self.compatible["attribute"].get(word, set())
         return table.sample(rng, banned)
 
     def object_alternative(self, rng, key, exclude=()):
-        banned = {key} | set(exclude) | {b for a, b in self.compatible["object"] if a == key}
-        size = len(key.split())
-        banned |= {k for k in self.object_table.keys if len(k.split()) != size}
-        return self.object_table.sample(rng, banned)
+        table = self.object_tables.get(len(key.split()))
+        if table is None:
+            return None
+        return table.sample(rng, {key} | set(exclude) | self.compatible["object"].get(key, set()))
 
     def phrase_alternative(self, rng, signature, head, tag, exclude=()):
         """A noun phrase of the corpus with the same attribute types and another noun, none of ``exclude``
@@ -207,9 +230,9 @@ class Vocabulary:
         if table is None:
             return None
         rows = self.phrase_rows[signature]
-        banned_heads = {head} | {b for a, b in self.compatible["object"] if a == head}
-        exclude = set(exclude)
-        banned = {i for i, r in enumerate(rows) if r[0][-1] in banned_heads or tuple(r[0]) in exclude}
+        banned_heads = {head} | self.compatible["object"].get(head, set())
+        by_head, row_of = self.phrase_rows_of_head[signature], self.phrase_row_of[signature]
+        banned = {i for h in banned_heads for i in by_head.get(h, ())} | {row_of[e] for e in exclude if e in row_of}
         index = table.sample(rng, banned)
         if index is None:
             return None
@@ -222,7 +245,7 @@ class Vocabulary:
     def relation_alternative(self, rng, key, cls):
         entry = self.relations.get(key)
         if cls == "verb":
-            banned = {key} | {b for a, b in self.compatible["relation"] if a == key}
+            banned = {key} | self.compatible["relation"].get(key, set())
             banned |= {k for k, r in self.relations.items() if r["cls"] != "verb"}
             return self.verb_table.sample(rng, banned)
         if entry is None or not entry["contradicts"]:
