@@ -89,6 +89,15 @@ def write_image_sidecar(split_prefix: PathLike, rows_per_caption: Sequence[Seque
     _save_offsets(split_prefix, IMAGE_KIND, offsets)
 
 
+def read_meta(split_prefix: PathLike, kind: str = "negatives") -> List[dict]:
+    """The metadata records of a text sidecar's items, in item order (``{split}.cmcl.negatives.meta.jsonl``)."""
+    path = _prefix(split_prefix, kind) + ".meta.jsonl"
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: the sidecar has no metadata (build it with build_cmcl_sidecars.py)")
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
 def _save_offsets(split_prefix, kind, offsets):
     with atomic_output(offsets_path(split_prefix, kind)) as tmp, open(tmp, "wb") as f:
         np.save(f, np.asarray(offsets, dtype=np.int64))

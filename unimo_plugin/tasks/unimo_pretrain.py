@@ -22,6 +22,7 @@ from fairseq.tasks import register_task
 from omegaconf import II
 
 from ..common.artifacts import manifest_path
+from ..data.cmcl_selection import parse_selection, select_sidecars
 from ..data.pretrain.corpus import Objectives
 from ..data.pretrain.image_corpus import ImageCorpusDataset
 from ..data.pretrain.modality_mix import ModalityMixDataset
@@ -84,6 +85,12 @@ class UnimoPretrainConfig(UnimoTaskConfig):
     cmcl: bool = field(default=True, metadata={"help": "cross-modal contrastive learning on the pair corpus"})
     cmcl_paraphrases: int = field(default=2, metadata={"help": "paraphrase positives drawn per pair"})
     cmcl_negatives: int = field(default=4, metadata={"help": "rewritten/retrieved hard negatives drawn per pair"})
+    cmcl_select: str = field(
+        default="all", metadata={"help": "which CMCL sidecars a run uses: all, none (in-batch negatives only), or a "
+                                         "comma-separated list of paraphrases, texts, images, negatives and "
+                                         "negatives:FILTER, FILTER a level (sentence, phrase, word), a kind (retrieved, "
+                                         "object, attribute, relation), LEVEL/KIND or KIND/TYPE; e.g. "
+                                         "'negatives:sentence,negatives:phrase,paraphrases'"})
     cmcl_retrieved_texts: int = field(default=1, metadata={"help": "retrieved-text positives drawn per pair"})
     cmcl_retrieved_images: int = field(default=1, metadata={"help": "retrieved-image positives drawn per pair"})
     train_subset: str = II("dataset.train_subset")
@@ -94,6 +101,10 @@ class UnimoPretrainConfig(UnimoTaskConfig):
 @register_task("unimo_pretrain", dataclass=UnimoPretrainConfig)
 class UnimoPretrainTask(UnimoTask):
     cfg: UnimoPretrainConfig
+
+    def __init__(self, cfg: UnimoPretrainConfig, dictionary):
+        super().__init__(cfg, dictionary)
+        self.cmcl_selection = parse_selection(cfg.cmcl_select)  # a bad --cmcl-select fails before any data is read
 
     def _corpus_dir(self, name):
         given = {"text": self.cfg.text_data, "image": self.cfg.image_data, "pair": self.cfg.pair_data}[name]
@@ -167,7 +178,13 @@ class UnimoPretrainTask(UnimoTask):
         store = open_region_store_of(directory, self.cfg.pair_region_store, "--pair-region-store")
         image_rows = read_rows(prefix, len(captions), mmap_mode="r")
         sidecars = {kind: cmcl_sidecars.CaptionSidecar(prefix, kind, len(captions), store)
-                    for kind in cmcl_sidecars.KINDS if self.cfg.cmcl and cmcl_sidecars.exists(prefix, kind)}
+                    for kind in cmcl_sidecars.KINDS
+                    if self.cfg.cmcl and self.cmcl_selection.uses(kind) and cmcl_sidecars.exists(prefix, kind)}
+        sidecars = select_sidecars(sidecars, self.cmcl_selection, lambda: cmcl_sidecars.read_meta(prefix),
+                                   f"{prefix}.cmcl.negatives")
+        if self.cfg.cmcl and self.cfg.cmcl_select != "all":
+            logger.info("%s: CMCL sidecars of --cmcl-select %s: %s", split, self.cfg.cmcl_select,
+                        ", ".join(f"{kind} {len(sidecar.items)}" for kind, sidecar in sidecars.items()) or "none")
         limits = {kind: getattr(self.cfg, key) for kind, key in CMCL_LIMIT_KEYS.items()}
         return PairCorpusDataset(
             captions=captions, image_rows=image_rows, store=store, dictionary=self.dictionary, mask_idx=self.mask_idx,

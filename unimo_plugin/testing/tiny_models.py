@@ -54,3 +54,28 @@ def random_regions(batch_size, num_regions, feature_dim, generator=None):
     area = ((x2y2 - x1y1).prod(-1, keepdim=True))
     boxes = torch.cat([x1y1, x2y2, area], dim=-1)
     return features, boxes
+
+
+def train_tiny_pretraining(data, save_dir, max_update, *extra):
+    """Pretrain ``unimo_tiny`` on a ``synthetic_corpora`` DATA dir with fairseq-train's own main, in this
+    process (seconds, where a fairseq-train process takes longer to start than to train); returns the path
+    of its last checkpoint."""
+    import os
+
+    from fairseq import options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq_cli import train
+
+    from .synthetic_corpora import FEATURE_DIM, NUM_CLASSES
+
+    plugin = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    args = [str(data), "--user-dir", plugin, "--task", "unimo_pretrain", "--arch", "unimo_tiny",
+            "--criterion", "unimo_pretrain", "--region-feature-dim", str(FEATURE_DIM),
+            "--num-region-classes", str(NUM_CLASSES), "--tokens-per-sample", "64", "--max-tokens", "1500",
+            "--max-regions", "600", "--encoder-layers", "2", "--encoder-embed-dim", "64",
+            "--encoder-ffn-embed-dim", "128", "--optimizer", "adam", "--lr", "1e-3", "--lr-scheduler", "inverse_sqrt",
+            "--warmup-updates", "5", "--dropout", "0.0", "--attention-dropout", "0.0", "--max-update", str(max_update),
+            "--log-format", "simple", "--log-interval", "50", "--cpu", "--seed", "7", "--save-dir", str(save_dir),
+            "--no-epoch-checkpoints", "--num-workers", "0", "--disable-validation", *map(str, extra)]
+    train.main(convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_training_parser(), args)))
+    return os.path.join(str(save_dir), "checkpoint_last.pt")

@@ -1,12 +1,17 @@
-"""One caption's negatives: a scene-graph element swapped for another of its kind and class, the article
-before it re-agreed, never a true caption of the image."""
+"""One caption's negatives: one element of its scene graph swapped for a typed replacement (see the package
+docstring), the article before it re-agreed, never a true caption of the image, and (with a plausibility
+filter) never a text that a language model of the true captions finds much less likely than the caption.
+"""
 import collections
 import random
 
 from ....formats.cmcl_candidates import text_key
+from .lexicon import POSITION_ANTONYMS
+from .vocabulary import PhraseView
 
 _CONSONANT_SOUND = ("uni", "use", "usu", "ute", "uti", "eu", "ewe", "one", "once")
 _VOWEL_SOUND = ("hour", "honest", "honor", "honour", "heir")
+DRAWS_PER_NEGATIVE = 8  # a caption gets up to k negatives from up to 8 k draws
 
 
 def _article(word, like):
@@ -16,15 +21,15 @@ def _article(word, like):
     return ("an" if an else "a").capitalize() if like[:1].isupper() else ("an" if an else "a")
 
 
-def _rewrite(text, slot, words):
-    """``text`` with the slot's words replaced by ``words``, and an "a"/"an" before them re-agreed."""
-    if slot.text[:1].isupper():
+def _rewrite(text, start, end, article, words):
+    """``text`` with ``[start, end)`` replaced by ``words``, and an "a"/"an" at ``article`` re-agreed."""
+    if text[start:start + 1].isupper():
         words = words[:1].upper() + words[1:]
-    head = text[:slot.start]
-    if slot.article >= 0:
-        article = head[slot.article:].split()[0]
-        head = head[:slot.article] + _article(words, article) + head[slot.article + len(article):]
-    return head + words + text[slot.end:]
+    head = text[:start]
+    if article >= 0:
+        old = head[article:].split()[0]
+        head = head[:article] + _article(words, old) + head[article + len(old):]
+    return head + words + text[end:]
 
 
 def _repeats_word(text):
@@ -32,32 +37,144 @@ def _repeats_word(text):
     return any(a == b for a, b in zip(words, words[1:]))
 
 
-def rewrite_caption(text, graph, vocabulary, rng, k, forbidden):
+class Swap:
+    """One way to rewrite a caption: ``draw(rng)`` gives (start, end, article, words, record) or None."""
+
+    def __init__(self, kind, draw):
+        self.kind, self.draw = kind, draw
+
+
+def swaps(graph, vocabulary):
+    """The swaps a caption offers, by kind (object, attribute, relation): those with a replacement."""
+    by_kind = collections.defaultdict(list)
+    views = [PhraseView(graph, phrase, vocabulary.types) for phrase in graph.phrases]
+    # "2 rings including a teal ring ...": the phrases of a counted noun are not given another noun
+    counted = {view.head.key for view, phrase in zip(views, graph.phrases) if phrase.counted}
+    # a whole phrase is not swapped for another phrase of the same caption ("a red circle above a red circle")
+    instances = {_instance(view) for view in views if view.signature}
+    for view in views:
+        in_phrase = {s.key for s, _ in view.attributes}
+        for slot, kind in view.attributes:
+            if kind not in view.repeated_types:
+                by_kind["attribute"].append(Swap("attribute", _attribute_swap(vocabulary, slot, kind, in_phrase)))
+        if view.head_type:
+            by_kind["attribute"].append(Swap("attribute", _attribute_swap(vocabulary, view.head, view.head_type, (),
+                                                                          noun=True)))
+        generic = view.object_key is None or view.object_key in vocabulary.generic or \
+            view.head.key in vocabulary.generic or view.head.key in counted
+        if not generic:
+            by_kind["object"].append(Swap("object", _object_swap(vocabulary, view)))
+            if view.signature:
+                by_kind["object"].append(Swap("object", _phrase_swap(vocabulary, view, instances)))
+    for index, _, _ in graph.relations:
+        by_kind["relation"].append(Swap("relation", _relation_swap(vocabulary, graph.slots[index])))
+    for slot in graph.slots:
+        if slot.kind == "position":
+            by_kind["relation"].append(Swap("relation", _position_swap(slot)))
+    probe = random.Random(0)  # whether a swap has any replacement does not depend on the draw
+    available = {kind: [swap for swap in options if swap.draw(probe) is not None] for kind, options in by_kind.items()}
+    return {kind: options for kind, options in available.items() if options}
+
+
+def _record(kind, kind_type, old, new):
+    return {"kind": kind, "type": kind_type, "from": old, "to": new}
+
+
+def _attribute_swap(vocabulary, slot, kind, in_phrase, noun=False):
+    def draw(rng):
+        word = vocabulary.attribute_alternative(rng, slot.key, kind, in_phrase, noun)
+        if word is None:
+            return None
+        return slot.start, slot.end, slot.article, word, _record("attribute", kind, slot.text, word)
+    return draw
+
+
+def _object_swap(vocabulary, view):
+    def draw(rng):
+        key = vocabulary.object_alternative(rng, view.object_key)
+        if key is None:
+            return None
+        words = vocabulary.object_form(key, view.tag)
+        return view.object_start, view.head.end, view.object_article, words, \
+            _record("object", "noun", view.object_text, words)
+    return draw
+
+
+def _instance(view):
+    """A plain noun phrase as the vocabulary's phrase tables key it: its attribute words and its noun."""
+    return tuple(s.key for s, _ in view.attributes) + (view.object_key,)
+
+
+def _phrase_swap(vocabulary, view, instances):
+    def draw(rng):
+        words = vocabulary.phrase_alternative(rng, " ".join(view.signature), view.object_key, view.tag, instances)
+        if words is None:
+            return None
+        return view.phrase_start, view.head.end, view.phrase_article, words, \
+            _record("object", "phrase", view.phrase_text, words)
+    return draw
+
+
+def _relation_swap(vocabulary, slot):
+    def draw(rng):
+        key = vocabulary.relation_alternative(rng, slot.key, slot.cls)
+        if key is None:
+            return None
+        words = vocabulary.relation_form(key, slot.tag)
+        kind_type = "action" if slot.cls == "verb" else "spatial"
+        return slot.start, slot.end, slot.article, words, _record("relation", kind_type, slot.text, words)
+    return draw
+
+
+def _position_swap(slot):
+    def draw(rng):
+        word = POSITION_ANTONYMS[slot.key]
+        return slot.start, slot.end, slot.article, word, _record("relation", "position", slot.text, word)
+    return draw
+
+
+def rewrite_caption(text, graph, vocabulary, rng, k, forbidden, plausibility=None, stats=None, by_kind=None):
     """Up to ``k`` negatives of one caption as cmcl_raw items.
 
-    A kind is drawn uniformly among those the caption can swap, then one of its elements, then the
+    A kind is drawn uniformly among those the caption can swap, then one of its swaps, then the
     replacement by frequency. ``forbidden`` holds normalised texts not to produce (the true captions of
-    the image, the caption itself); a caption whose swaps mostly repeat them or each other gets fewer
-    than ``k`` negatives after ``8 k`` draws.
+    the image, the caption itself). With ``plausibility`` (a :class:`~.plausibility.Plausibility`), a
+    rewrite its model finds too unlikely beside the caption is dropped and another drawn. A caption
+    whose draws mostly fail gets fewer than ``k`` negatives after ``8 k`` draws.
     """
-    by_kind = collections.defaultdict(list)
-    for slot in graph.slots:
-        if vocabulary.has_alternative(slot):
-            by_kind[slot.kind].append(slot)
+    by_kind = swaps(graph, vocabulary) if by_kind is None else by_kind
     seen, items = set(forbidden), []
-    for _ in range(8 * k):
+    caption_score = plausibility.score(text) if plausibility is not None else None
+    for _ in range(DRAWS_PER_NEGATIVE * k):
         if len(items) == k or not by_kind:
             break
-        slot = rng.choice(by_kind[rng.choice(sorted(by_kind))])
-        words = vocabulary.form(slot, vocabulary.sample(rng, slot))
-        negative = _rewrite(text, slot, words)
+        kind = rng.choice(sorted(by_kind))
+        swap = rng.choice(by_kind[kind])
+        drawn = swap.draw(rng)
+        if drawn is None:  # nothing to swap it for: never again
+            by_kind[kind].remove(swap)
+            if not by_kind[kind]:
+                del by_kind[kind]
+            continue
+        start, end, article, words, record = drawn
+        negative = _rewrite(text, start, end, article, words)
         norm = text_key(negative)
         if norm in seen or _repeats_word(negative):
             continue
         seen.add(norm)
-        level = "phrase" if len(slot.text.split()) > 1 or len(words.split()) > 1 else "word"
-        items.append({"text": negative, "level": level,
-                      "swapped": {"kind": slot.kind, "from": slot.text, "to": words}})
+        item = {"text": negative, "level": "phrase" if len(record["from"].split()) > 1 or len(words.split()) > 1
+                else "word", "swapped": record}
+        if plausibility is not None:
+            delta = plausibility.score(negative) - caption_score
+            item["lm_delta"] = round(delta, 3)
+            if stats is not None:
+                stats["candidates"] += 1
+            if not plausibility.keeps(delta):
+                continue
+            if stats is not None:
+                stats["kept"] += 1
+                stats["caption_preferred"] += 1.0 if delta < 0 else 0.5 if delta == 0 else 0.0
+        items.append(item)
     return items
 
 
@@ -69,7 +186,8 @@ def true_captions_by_image(captions):
     return texts
 
 
-def caption_negatives(index, caption, graph, vocabulary, per_caption, seed, true_captions):
+def caption_negatives(index, caption, graph, vocabulary, per_caption, seed, true_captions, plausibility=None,
+                      stats=None):
     """``(items, failure)`` of caption ``index`` of its split: its negatives, or why it has none.
 
     ``true_captions``: the normalised captions of its image, which a negative must not repeat.
@@ -78,9 +196,11 @@ def caption_negatives(index, caption, graph, vocabulary, per_caption, seed, true
         return [], "empty"
     if graph.entities == 0:
         return [], "unparsable"
-    if not any(vocabulary.has_alternative(s) for s in graph.slots):
+    by_kind = swaps(graph, vocabulary)
+    if not by_kind:
         return [], "nothing_swappable"
     rng = random.Random(f"{seed}:{index}:{caption['caption_id']}")
     forbidden = true_captions | {text_key(caption["text"])}
-    items = rewrite_caption(caption["text"], graph, vocabulary, rng, per_caption, forbidden)
+    items = rewrite_caption(caption["text"], graph, vocabulary, rng, per_caption, forbidden, plausibility, stats,
+                            by_kind)
     return items, None if items else "no_new_text"
