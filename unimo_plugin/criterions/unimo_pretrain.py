@@ -37,7 +37,10 @@ class UnimoPretrainCriterionConfig(FairseqDataclass):
         default=1.0, metadata={"help": "weight of the masked-region feature regression (L2) loss"})
     region_class_weight: float = field(
         default=1.0, metadata={"help": "weight of the masked-region class KL loss (stores with class probabilities)"})
-    cmcl_weight: float = field(default=1.0, metadata={"help": "weight of the cross-modal contrastive loss"})
+    cmcl_weight: float = field(
+        default=10.0,
+        metadata={"help": "weight of the cross-modal contrastive loss; at 1 the other objectives' gradients make the "
+                          "pooled <s> and [IMG] the same for every input early on, which leaves CMCL at chance"})
 
 
 def _empty_log(sample, device):
