@@ -197,7 +197,8 @@ def test_cmcl_weighs_ten_times_the_other_objectives_by_default_and_logs_its_chan
     loss, _, log = UnimoPretrainCriterion(UnimoPretrainCriterionConfig(), task)(model, batch)
     parts = {name: log[f"{name}_loss"].item() / log[f"{name}_count"] for name in ("mlm", "seq2seq", "mrm_feat", "mrm_cls",
                                                                           "cmcl") if log[f"{name}_count"]}
-    assert "cmcl" in parts and loss.item() == pytest.approx(sum(parts.values()) + 9 * parts["cmcl"], rel=1e-5)
+    assert "cmcl" in parts
+    assert loss.item() == pytest.approx(sum(parts.values()) + 9 * parts["cmcl"], rel=1e-5)
     assert 0 < log["cmcl_chance"].item() / log["cmcl_count"] < parts["cmcl"] + 1
 
 
