@@ -1,0 +1,314 @@
+"""The rewriting-level ablation of CMCL: what each kind of hard negative (and the paraphrase positives)
+contributes. Pretrains the same model (unimo_tiny, the demo's recipe) with the same seed and number of
+updates on the sample data, from one data directory, with the CMCL negatives ``--cmcl-select`` chooses:
+
+    none       (a) in-batch negatives only
+    sentence   (b) + TF-IDF sentence negatives (captions of other images)
+    phrase     (c) + phrase-level scene-graph rewrites
+    word       (d) + word-level scene-graph rewrites
+    all        (e) every hard negative (sentence + phrase + word)
+    all+para   (f) every hard negative + paraphrase positives
+
+(b)-(d) each add one level to the in-batch negatives; every recipe but (a) draws the same number of hard
+negatives per pair (``--negatives``, the demo's 2). Each run is then evaluated: zero-shot retrieval R@1/R@5
+on the held-out test split (``unimo-eval-retrieval``, mean of image->text and text->image) and the accuracy
+per category on the sample's swap set (``unimo-eval-compositional``: is the true caption scored above one
+with an attribute, object or relation swapped), with the same accuracy when every image is replaced by the
+mean image (what the text alone decides). The table gives per recipe the mean and spread (sample standard
+deviation) over the seeds.
+
+    python benchmarks/cmcl_ablation.py --seeds 1 2 --updates 400 --jobs 2
+    python benchmarks/cmcl_ablation.py --seeds 1 --updates 30 --recipes none all   # a quick check
+
+Data preparation (skipped where its outputs exist), all with the project's own commands, in --data:
+  1. unimo-make-sample-data --out DATA                            the embedded sample data
+  2. unimo-rewrite-captions --pairs DATA/pairs --split train --per-caption 6
+                                                                  phrase- and word-level rewrites
+  3. unimo-retrieve-negatives --pairs DATA/pairs --split train --per-caption 3
+                                                                  TF-IDF sentence negatives
+  4. WORK/paraphrases.tsv: for each training caption, the other captions of its image, then
+     unimo-paraphrase --pairs DATA/pairs --split train --import WORK/paraphrases.tsv
+     The sample ships no translation models for back-translation; the other captions of the same image
+     are true descriptions of the same scene written differently, which is what a paraphrase positive is.
+  5. unimo-build-cmcl-sidecars --pairs DATA/pairs --split train --dict DATA/dict.txt ...
+  6. unimo-make-sample-swaps --scenes DATA/raw/dataset_sample.json --split test --out WORK/swaps
+
+6 rewrites per caption (the demo makes 3) so that the phrase and word levels alone each have the 2
+negatives a pair draws for nearly every caption; the script prints how many captions have fewer.
+
+Runs live in WORK/runs/UPDATES_updates/RECIPE_seedSEED (train.log, checkpoint_last.pt, retrieval.txt,
+compositional.json); a run whose evaluation files exist is not rerun, one whose training finished is only
+evaluated. WORK/runs/UPDATES_updates/results.json holds the per-run figures, table.md beside it the table.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLUGIN = os.path.join(REPO, "unimo_plugin")
+
+# scripts/demo.sh's pretraining options, less data, CMCL sidecar choice, seed, schedule length and output
+DEMO = ("--task unimo_pretrain --criterion unimo_pretrain --arch unimo_tiny --region-feature-dim 512 "
+        "--max-regions-per-image 10 --modality-ratios text:1,image:1,pair:4 --batch-size 64 --max-tokens 8000 "
+        "--max-regions 4000 --cmcl-retrieved-images 0 --cmcl-retrieved-texts 0 "
+        "--optimizer adam --adam-betas (0.9,0.98) --lr 1e-3 --lr-scheduler inverse_sqrt --warmup-updates 100 "
+        "--clip-norm 1.0").split()
+
+# name -> (label, --cmcl-select)
+RECIPES = {
+    "none": ("(a) in-batch only", "none"),
+    "sentence": ("(b) + TF-IDF sentence", "negatives:sentence"),
+    "phrase": ("(c) + phrase rewrites", "negatives:phrase"),
+    "word": ("(d) + word rewrites", "negatives:word"),
+    "all": ("(e) all negatives", "negatives"),
+    "all+para": ("(f) all + paraphrases", "negatives,paraphrases"),
+}
+SWAP_CATEGORIES = ("replace-att", "replace-obj", "replace-rel", "swap-att", "swap-obj")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="ablation_work/data", help="the one DATA dir of every run (built if missing)")
+    p.add_argument("--work", default="ablation_work", help="runs, swap set, paraphrase TSV, results")
+    p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--updates", type=int, default=400, help="updates per run (default: %(default)s)")
+    p.add_argument("--negatives", type=int, default=2, help="--cmcl-negatives of every run (the demo's 2)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at once, each on one thread (default: %(default)s)")
+    p.add_argument("--log-interval", type=int, default=50, help="updates per logged training loss")
+    p.add_argument("--extra", default="", help="more fairseq-train options for every run (one string)")
+    p.add_argument("--prepare-only", action="store_true", help="build the data and swap set, train nothing")
+    return p.parse_args(argv)
+
+
+def _env():
+    return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                PYTHONPATH=os.pathsep.join([REPO] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+
+
+def _command(module, *args, log=None):
+    cmd = [sys.executable, "-m", f"unimo_plugin.cli.{module}", *map(str, args)]
+    print("$ unimo-" + module.replace("_", "-"), " ".join(map(str, args)), flush=True)
+    if log is None:
+        subprocess.run(cmd, env=_env(), check=True)
+    else:
+        with open(log, "w") as out:
+            subprocess.run(cmd, env=_env(), check=True, stdout=out, stderr=subprocess.STDOUT)
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def paraphrase_lines(captions):
+    """``caption_id<TAB>text`` lines: for each caption, every other caption of its image (in split order)."""
+    by_image = defaultdict(list)
+    for c in captions:
+        by_image[c["image_id"]].append(c)
+    lines = []
+    for c in captions:
+        lines += [f"{c['caption_id']}\t{o['text']}" for o in by_image[c["image_id"]]
+                  if o["caption_id"] != c["caption_id"] and "\t" not in o["text"] and "\n" not in o["text"]]
+    return lines
+
+
+def prepare(args):
+    """Build --data and the swap set; every step is skipped when its outputs exist."""
+    from unimo_plugin.formats.caption_sets import read_caption_records
+
+    data, pairs = args.data, os.path.join(args.data, "pairs")
+    os.makedirs(args.work, exist_ok=True)
+    _command("make_sample_data", "--out", data)  # resumes itself
+    if not os.path.exists(os.path.join(pairs, "train.cmcl.manifest.json")):
+        _command("rewrite_captions", "--pairs", pairs, "--split", "train", "--per-caption", 12, "--workers", 2)
+        _command("retrieve_negatives", "--pairs", pairs, "--split", "train", "--per-caption", 5)
+        tsv = os.path.join(args.work, "paraphrases.tsv")
+        lines = paraphrase_lines(read_caption_records(pairs, "train"))
+        with open(tsv + ".tmp", "w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+        os.replace(tsv + ".tmp", tsv)
+        _command("paraphrase", "--pairs", pairs, "--split", "train", "--import", tsv, "--no-progress")
+        _command("build_cmcl_sidecars", "--pairs", pairs, "--split", "train", "--dict", os.path.join(data, "dict.txt"),
+                 "--gpt2-encoder-json", os.path.join(data, "encoder.json"),
+                 "--gpt2-vocab-bpe", os.path.join(data, "vocab.bpe"))
+    swaps = os.path.join(args.work, "swaps")
+    if not os.path.isdir(swaps):
+        _command("make_sample_swaps", "--scenes", os.path.join(data, "raw", "dataset_sample.json"), "--split", "test",
+                 "--out", swaps + ".tmp")
+        os.replace(swaps + ".tmp", swaps)
+    print(coverage_report(pairs, args.negatives), flush=True)
+
+
+def coverage_report(pairs, negatives):
+    """How many training captions have fewer than ``negatives`` hard negatives under each recipe."""
+    import numpy as np
+
+    from unimo_plugin.data.cmcl_selection import item_names, parse_selection
+    from unimo_plugin.formats import cmcl_sidecars
+
+    prefix = os.path.join(pairs, "train")
+    offsets = np.load(cmcl_sidecars.offsets_path(prefix, "negatives"))
+    meta = cmcl_sidecars.read_meta(prefix)
+    lines = [f"training captions with fewer than {negatives} hard negatives to draw from ({len(offsets) - 1} in all):"]
+    for name, (label, spec) in RECIPES.items():
+        selection = parse_selection(spec)
+        if "negatives" not in selection.kinds and not selection.negative_filters:
+            continue
+        keep = [("negatives" in selection.kinds) or bool(selection.negative_filters & item_names(m)) for m in meta]
+        counts = [sum(keep[int(offsets[i]):int(offsets[i + 1])]) for i in range(len(offsets) - 1)]
+        short = sum(c < negatives for c in counts)
+        lines.append(f"  {label:<26} {short:>6} ({100 * short / max(len(counts), 1):.1f}%), "
+                     f"mean {statistics.mean(counts):.2f} per caption")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------- train, eval
+
+
+def run_dir(args, recipe, seed):
+    return os.path.join(args.work, "runs", f"{args.updates}_updates", f"{recipe}_seed{seed}")
+
+
+def train_command(args, recipe, seed, save):
+    return [sys.executable, "-m", "fairseq_cli.train", args.data, "--user-dir", PLUGIN, *DEMO,
+            "--cmcl-select", RECIPES[recipe][1], "--cmcl-negatives", str(args.negatives), *args.extra.split(),
+            "--max-update", str(args.updates), "--seed", str(seed), "--log-format", "json",
+            "--log-interval", str(args.log_interval), "--disable-validation", "--cpu", "--num-workers", "0",
+            "--save-dir", save, "--no-epoch-checkpoints", "--save-interval", "1000000", "--no-save-optimizer-state"]
+
+
+def log_records(lines):
+    """The JSON training records (``num_updates`` in them) of a fairseq --log-format json log."""
+    for line in lines:
+        start = line.find("{")
+        if start >= 0 and '"num_updates"' in line:
+            try:
+                yield json.loads(line[start:])
+            except json.JSONDecodeError:
+                continue
+
+
+def _trained(log, updates):
+    if not os.path.exists(log):
+        return False
+    with open(log) as f:
+        return any(int(float(r["num_updates"])) >= updates for r in log_records(f))
+
+
+def parse_retrieval(text):
+    """``{k: (image->text, text->image)}`` from what unimo-eval-retrieval printed."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[0].startswith("R@"):
+            out[int(parts[0][2:])] = (float(parts[1]), float(parts[3]))
+    if not out:
+        raise ValueError("no R@k lines in the retrieval output")
+    return out
+
+
+def run_one(args, recipe, seed):
+    """Train (unless done) and evaluate (unless done) one run; its figures as a flat dict."""
+    save = run_dir(args, recipe, seed)
+    log, checkpoint = os.path.join(save, "train.log"), os.path.join(save, "checkpoint_last.pt")
+    retrieval, compositional = os.path.join(save, "retrieval.txt"), os.path.join(save, "compositional.json")
+    if not (os.path.exists(retrieval) and os.path.exists(compositional)):
+        if not (_trained(log, args.updates) and os.path.exists(checkpoint)):
+            os.makedirs(save, exist_ok=True)
+            with open(os.path.join(save, "command.txt"), "w") as f:
+                f.write(" ".join(train_command(args, recipe, seed, save)) + "\n")
+            with open(log, "w") as out:
+                subprocess.run(train_command(args, recipe, seed, save), stdout=out, stderr=subprocess.STDOUT,
+                               env=_env(), check=True)
+        _command("eval_retrieval", checkpoint, "--data", args.data, "--split", "test", "--max-regions", 10,
+                 "--ks", 1, 5, log=retrieval + ".tmp")
+        os.replace(retrieval + ".tmp", retrieval)
+        _command("eval_compositional", checkpoint, "--items", os.path.join(args.work, "swaps"), "--regions",
+                 os.path.join(args.data, "pair_regions"), "--data", args.data, "--max-regions", 10,
+                 "--json", compositional + ".tmp", log=os.path.join(save, "compositional.txt"))
+        os.replace(compositional + ".tmp", compositional)
+    with open(retrieval) as f:
+        recall = parse_retrieval(f.read())
+    with open(compositional) as f:
+        comp = json.load(f)
+    with open(log) as f:
+        records = list(log_records(f))
+    return run_figures(recall, comp, records)
+
+
+def run_figures(recall, comp, records):
+    """One run's table figures: R@1/5 (mean of both directions), swap accuracy per category and overall,
+    the image-ablated overall accuracy, and the last logged CMCL loss beside its chance level."""
+    row = {f"R@{k}": (recall[k][0] + recall[k][1]) / 2 for k in (1, 5) if k in recall}
+    for category, r in comp["categories"].items():
+        row[category] = r["accuracy"]
+        row[f"{category} (mean image)"] = r["mean_image_accuracy"]
+    cmcl = [r for r in records if "cmcl_loss" in r]
+    if cmcl:
+        row["cmcl_loss"] = float(cmcl[-1]["cmcl_loss"])
+        if "cmcl_chance" in cmcl[-1]:
+            row["cmcl_chance"] = float(cmcl[-1]["cmcl_chance"])
+    return row
+
+
+# --------------------------------------------------------------------------------------------- table
+
+
+def mean_spread(values):
+    """(mean, sample standard deviation; 0 for one value) of the values that are not None; None if none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def table(rows, recipes, seeds, updates):
+    """A markdown table: per recipe, each column's mean ± spread over ``seeds``; ``rows[(recipe, seed)]``
+    is a run's figures (``run_figures``)."""
+    columns = ["R@1", "R@5", *SWAP_CATEGORIES, "all", "all (mean image)"]
+    names = {"all": "swap all", "all (mean image)": "swap all, mean image"}
+    lines = [f"| recipe ({updates} updates, seeds {', '.join(map(str, seeds))}) | "
+             + " | ".join(names.get(c, c) for c in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for recipe in recipes:
+        cells = []
+        for column in columns:
+            stat = mean_spread([rows.get((recipe, s), {}).get(column) for s in seeds])
+            cells.append("" if stat is None or (isinstance(stat[0], float) and math.isnan(stat[0]))
+                         else f"{stat[0]:.1f} ± {stat[1]:.1f}")
+        lines.append(f"| {RECIPES[recipe][0]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    prepare(args)
+    if args.prepare_only:
+        return
+    runs = [(recipe, seed) for seed in args.seeds for recipe in args.recipes]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        rows = dict(zip(runs, pool.map(lambda run: run_one(args, *run), runs)))
+    results = {f"{recipe}_seed{seed}": row for (recipe, seed), row in rows.items()}
+    out = os.path.join(args.work, "runs", f"{args.updates}_updates")
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"updates": args.updates, "negatives": args.negatives, "runs": results}, f, indent=1)
+    text = table(rows, args.recipes, args.seeds, args.updates)
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write(text + "\n")
+    print("zero-shot R@k on the test split (mean of image->text and text->image, chance 0.5 / 2.5); swap accuracy "
+          "(%, chance 50) per category of the sample swap set; mean ± sample standard deviation over seeds")
+    print(text)
+    print("per run, the last logged CMCL training loss:")
+    for (recipe, seed), row in rows.items():
+        if "cmcl_loss" in row:
+            chance = f" (chance {row['cmcl_chance']:.3f})" if "cmcl_chance" in row else ""
+            print(f"  {recipe:<9} seed {seed}: {row['cmcl_loss']:.3f}{chance}")
+
+
+if __name__ == "__main__":
+    main()
