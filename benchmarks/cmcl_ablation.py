@@ -117,6 +117,34 @@ def paraphrase_lines(captions):
     return lines
 
 
+FIT_CATEGORIES = ("in-batch", "sentence", "phrase", "word")
+
+
+def training_negative_items(captions, negatives, images=400):
+    """A diagnostic swap set of the training data itself, in SugarCrepe's format per category: for the first
+    caption of each of the first ``images`` training images, the first hard negative of each level
+    (``sentence``, ``phrase``, ``word``; ``negatives[i]`` are caption i's cmcl_raw items) and, as
+    ``in-batch``, the first caption of the next image (what in-batch negatives are). Accuracy on it says
+    whether a model learned to reject the negatives it was trained on."""
+    firsts, seen = [], set()
+    for i, c in enumerate(captions):
+        if c["image_id"] not in seen:
+            seen.add(c["image_id"])
+            firsts.append(i)
+    firsts = firsts[:images + 1]
+    out = {category: {} for category in FIT_CATEGORIES}
+    for n, i in enumerate(firsts[:images]):
+        c = captions[i]
+        item = {"filename": c["image_id"], "caption": c["text"]}
+        if n + 1 < len(firsts):
+            out["in-batch"][c["caption_id"]] = dict(item, negative_caption=captions[firsts[n + 1]]["text"])
+        for level in FIT_CATEGORIES[1:]:
+            texts = [x["text"] for x in negatives[i] if x.get("level") == level]
+            if texts:
+                out[level][c["caption_id"]] = dict(item, negative_caption=texts[0])
+    return out
+
+
 def prepare(args):
     """Build --data and the swap set; every step is skipped when its outputs exist."""
     from unimo_plugin.formats.caption_sets import read_caption_records
@@ -141,6 +169,21 @@ def prepare(args):
         _command("make_sample_swaps", "--scenes", os.path.join(data, "raw", "dataset_sample.json"), "--split", "test",
                  "--out", swaps + ".tmp")
         os.replace(swaps + ".tmp", swaps)
+    fit = os.path.join(args.work, "training_negatives")
+    if not os.path.isdir(fit):
+        from unimo_plugin.formats.cmcl_candidates import read_cmcl_raw
+
+        captions = read_caption_records(pairs, "train")
+        negatives = [[] for _ in captions]
+        for name in ("scene_graph", "tfidf"):
+            for i, items in enumerate(read_cmcl_raw(os.path.join(pairs, f"train.cmcl_raw.negatives.{name}.jsonl"),
+                                                    captions, "text")):
+                negatives[i] += items
+        os.makedirs(fit + ".tmp", exist_ok=True)
+        for category, items in training_negative_items(captions, negatives).items():
+            with open(os.path.join(fit + ".tmp", f"{category}.json"), "w") as f:
+                json.dump(items, f)
+        os.replace(fit + ".tmp", fit)
     print(coverage_report(pairs, args.negatives), flush=True)
 
 
@@ -213,32 +256,40 @@ def parse_retrieval(text):
 
 
 def run_one(args, recipe, seed):
-    """Train (unless done) and evaluate (unless done) one run; its figures as a flat dict."""
+    """Train (unless done) and evaluate (each evaluation unless done) one run; its figures as a flat dict."""
     save = run_dir(args, recipe, seed)
     log, checkpoint = os.path.join(save, "train.log"), os.path.join(save, "checkpoint_last.pt")
     retrieval, compositional = os.path.join(save, "retrieval.txt"), os.path.join(save, "compositional.json")
-    if not (os.path.exists(retrieval) and os.path.exists(compositional)):
-        if not (_trained(log, args.updates) and os.path.exists(checkpoint)):
-            os.makedirs(save, exist_ok=True)
-            with open(os.path.join(save, "command.txt"), "w") as f:
-                f.write(" ".join(train_command(args, recipe, seed, save)) + "\n")
-            with open(log, "w") as out:
-                subprocess.run(train_command(args, recipe, seed, save), stdout=out, stderr=subprocess.STDOUT,
-                               env=_env(), check=True)
+    fit = os.path.join(save, "training_negatives.json")
+    if not all(map(os.path.exists, (retrieval, compositional, fit))) and \
+            not (_trained(log, args.updates) and os.path.exists(checkpoint)):
+        os.makedirs(save, exist_ok=True)
+        with open(os.path.join(save, "command.txt"), "w") as f:
+            f.write(" ".join(train_command(args, recipe, seed, save)) + "\n")
+        with open(log, "w") as out:
+            subprocess.run(train_command(args, recipe, seed, save), stdout=out, stderr=subprocess.STDOUT,
+                           env=_env(), check=True)
+    if not os.path.exists(retrieval):
         _command("eval_retrieval", checkpoint, "--data", args.data, "--split", "test", "--max-regions", 10,
                  "--ks", 1, 5, log=retrieval + ".tmp")
         os.replace(retrieval + ".tmp", retrieval)
-        _command("eval_compositional", checkpoint, "--items", os.path.join(args.work, "swaps"), "--regions",
-                 os.path.join(args.data, "pair_regions"), "--data", args.data, "--max-regions", 10,
-                 "--json", compositional + ".tmp", log=os.path.join(save, "compositional.txt"))
-        os.replace(compositional + ".tmp", compositional)
+    for items, output in (("swaps", compositional), ("training_negatives", fit)):
+        if not os.path.exists(output):
+            _command("eval_compositional", checkpoint, "--items", os.path.join(args.work, items), "--regions",
+                     os.path.join(args.data, "pair_regions"), "--data", args.data, "--max-regions", 10,
+                     "--json", output + ".tmp", log=output[:-len(".json")] + ".txt")
+            os.replace(output + ".tmp", output)
     with open(retrieval) as f:
         recall = parse_retrieval(f.read())
     with open(compositional) as f:
         comp = json.load(f)
+    with open(fit) as f:
+        fit_figures = json.load(f)
     with open(log) as f:
         records = list(log_records(f))
-    return run_figures(recall, comp, records)
+    row = run_figures(recall, comp, records)
+    row.update({f"train {c}": r["accuracy"] for c, r in fit_figures["categories"].items() if c != "all"})
+    return row
 
 
 def run_figures(recall, comp, records):
@@ -267,10 +318,13 @@ def mean_spread(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def table(rows, recipes, seeds, updates):
+MAIN_COLUMNS = ("R@1", "R@5", *SWAP_CATEGORIES, "all", "all (mean image)")
+FIT_COLUMNS = tuple(f"train {c}" for c in FIT_CATEGORIES)
+
+
+def table(rows, recipes, seeds, updates, columns=MAIN_COLUMNS):
     """A markdown table: per recipe, each column's mean ± spread over ``seeds``; ``rows[(recipe, seed)]``
     is a run's figures (``run_figures``)."""
-    columns = ["R@1", "R@5", *SWAP_CATEGORIES, "all", "all (mean image)"]
     names = {"all": "swap all", "all (mean image)": "swap all, mean image"}
     lines = [f"| recipe ({updates} updates, seeds {', '.join(map(str, seeds))}) | "
              + " | ".join(names.get(c, c) for c in columns) + " |",
@@ -303,6 +357,12 @@ def main(argv=None):
     print("zero-shot R@k on the test split (mean of image->text and text->image, chance 0.5 / 2.5); swap accuracy "
           "(%, chance 50) per category of the sample swap set; mean ± sample standard deviation over seeds")
     print(text)
+    fit = table(rows, args.recipes, args.seeds, args.updates, FIT_COLUMNS)
+    with open(os.path.join(out, "table.md"), "a") as f:
+        f.write("\n" + fit + "\n")
+    print("diagnostic: accuracy (%) of telling a training image's caption from one of its own hard negatives, "
+          "per level, and from another image's caption (in-batch), on 400 training images")
+    print(fit)
     print("per run, the last logged CMCL training loss:")
     for (recipe, seed), row in rows.items():
         if "cmcl_loss" in row:

@@ -57,3 +57,18 @@ def test_table_mean_and_spread_over_seeds():
     assert none[0] == "| (a) in-batch only" and none[1] == "12.0 ± 2.8"  # stdev of 10, 14 = 2.83
     assert none[2] == ""  # no R@5 figures
     assert lines[3].split(" | ")[1] == "5.0 ± 0.0"  # one seed: no spread
+
+
+def test_training_negative_items():
+    captions = [{"caption_id": "c1", "image_id": "i1", "text": "a red circle."},
+                {"caption_id": "c2", "image_id": "i1", "text": "one red circle."},
+                {"caption_id": "c3", "image_id": "i2", "text": "a blue star."},
+                {"caption_id": "c4", "image_id": "i3", "text": "a green square."}]
+    negatives = [[{"text": "a blue circle.", "level": "word"}, {"text": "a red star.", "level": "word"},
+                  {"text": "a big blue star.", "level": "phrase"}], [], [{"text": "a red circle.", "level": "sentence"}],
+                 []]
+    items = ablation.training_negative_items(captions, negatives, images=2)
+    assert items["in-batch"] == {"c1": {"filename": "i1", "caption": "a red circle.", "negative_caption": "a blue star."},
+                                 "c3": {"filename": "i2", "caption": "a blue star.", "negative_caption": "a green square."}}
+    assert items["word"] == {"c1": {"filename": "i1", "caption": "a red circle.", "negative_caption": "a blue circle."}}
+    assert list(items["phrase"]) == ["c1"] and list(items["sentence"]) == ["c3"]
