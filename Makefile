@@ -18,8 +18,9 @@ $(VENV)/.installed: setup.py requirements/constraints.txt requirements/fairseq.t
 	$(PIP) install -c $(CONSTRAINTS) --no-build-isolation fastbpe
 	touch $@
 
+# Every test, in one worker process per core (the tests run single-threaded; a file's tests stay together).
 test: install
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n auto --dist loadfile tests
 
 # The in-process tests only (no command, training run or worker process): about half a minute on 2 cores.
 test-fast: install

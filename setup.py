@@ -82,7 +82,7 @@ setup(
     },
     extras_require={
         # import-linter checks the package layering (.importlinter) in tests/test_import_layers.py
-        "test": ["pytest>=7", "sentencepiece>=0.1.99", "import-linter>=2.16"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "sentencepiece>=0.1.99", "import-linter>=2.16"],
         # fastBPE needs cython at build time: pip install --no-build-isolation fastbpe
         "fastbpe": ["fastbpe"],
         # retrieve_texts.py --encoder sentence-transformers (a sentence-embedding model the user passes)

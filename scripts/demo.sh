@@ -32,6 +32,8 @@ if [ ! -f "$PAIRS/train.cmcl.manifest.json" ]; then
         --gpt2-encoder-json "$DATA/encoder.json" --gpt2-vocab-bpe "$DATA/vocab.bpe"
 fi
 
+# CMCL weighs 10x the other objectives (the criterion's default --cmcl-weight): at 1 it sat at chance for
+# 400 updates and more, as benchmarks/cmcl_reliability.py shows per seed.
 rm -rf "$WORK/checkpoints"
 fairseq-train "$DATA" --user-dir unimo_plugin --task unimo_pretrain --criterion unimo_pretrain \
     --arch unimo_tiny --region-feature-dim 512 --max-regions-per-image 10 \

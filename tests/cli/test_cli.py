@@ -127,7 +127,7 @@ def test_options_of_a_task_an_arch_and_a_criterion(capsys):
     for option, dataclass, field in [("--modality-ratios str (default: 'by-size')", UnimoPretrainConfig,
                                       "modality_ratios"),
                                      ("--encoder-layers int (default: 24)", UnimoConfig, "encoder_layers"),
-                                     ("--cmcl-weight float (default: 1.0)", UnimoPretrainCriterionConfig,
+                                     ("--cmcl-weight float (default: 10.0)", UnimoPretrainCriterionConfig,
                                       "cmcl_weight")]:
         assert f"{option} {help_of(dataclass, field)}" in printed, option
     assert "--cmcl flag that sets False (default: True)" in printed  # how fairseq reads a True boolean

@@ -52,7 +52,7 @@ def concat(parts):
 
 def loss_and_grads(projection, images, texts, batch, group=None):
     projection.zero_grad()
-    loss, correct = cmcl_loss(projection(images), projection(texts), batch, torch.tensor(0.1), group=group)
+    loss, correct, _ = cmcl_loss(projection(images), projection(texts), batch, torch.tensor(0.1), group=group)
     loss.backward()
     return loss.detach(), projection.weight.grad.clone()
 

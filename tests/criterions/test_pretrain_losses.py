@@ -51,7 +51,7 @@ def test_cmcl_matches_hand_computation():
     rows = [[(0, 3, True), (0, 4, False), (3, 0, True)],  # paraphrase, negative, retrieved image
             [(1, 5, False)],
             [(2, 6, True)]]
-    loss, correct = cmcl_loss(images, texts, _batch(rows, image_rows), torch.tensor(0.1))
+    loss, correct, _ = cmcl_loss(images, texts, _batch(rows, image_rows), torch.tensor(0.1))
     want, want_correct = _expected(images, texts, 3, image_rows.tolist(), rows, 0.1)
     assert loss.item() == pytest.approx(want, rel=1e-5)
     assert int(correct) == want_correct
@@ -96,7 +96,7 @@ def test_collated_batch_survives_fairseqs_cast_and_move_and_scores_like_the_hand
         assert value.dtype == getattr(batch, name).dtype, name
         torch.testing.assert_close(value, getattr(batch, name), atol=1e-2, rtol=1e-2)
 
-    loss, correct = cmcl_loss(images, texts, moved, torch.tensor(0.1))
+    loss, correct, _ = cmcl_loss(images, texts, moved, torch.tensor(0.1))
     want, want_correct = _expected(images, texts, 3, [10, 11, 10], rows, 0.1)
     assert loss.item() == pytest.approx(want, rel=1e-5) and int(correct) == want_correct
     with pytest.raises(TypeError, match="a CMCL batch is a tuple of 9 tensors"):
@@ -109,15 +109,27 @@ def test_cmcl_ignores_padded_candidates_and_counts_positives():
     rows = [[(0, 2, False), (0, 3, True)], [(1, 2, False)]]  # anchor 1's second slot is padding
     batch = _batch(rows, [0, 1])
     batch.candidate_text[1, 1] = 3  # garbage in a padded slot must not matter
-    loss, _ = cmcl_loss(images, texts, batch, torch.tensor(0.07))
+    loss, _, _ = cmcl_loss(images, texts, batch, torch.tensor(0.07))
     want, _ = _expected(images, texts, 2, [0, 1], rows, 0.07)
     assert loss.item() == pytest.approx(want, rel=1e-5)
 
 
 def test_cmcl_perfect_alignment_has_small_loss_and_full_accuracy():
     base = torch.eye(4)
-    loss, correct = cmcl_loss(base, base, _batch([[]] * 4, torch.arange(4)), torch.tensor(0.01))
+    loss, correct, _ = cmcl_loss(base, base, _batch([[]] * 4, torch.arange(4)), torch.tensor(0.01))
     assert loss.item() < 1e-6 and int(correct) == 4
+
+
+def test_cmcl_chance_is_the_loss_of_equal_scores():
+    rows = [[(0, 3, True), (0, 4, False)], [(1, 4, False)], [(2, 3, False), (2, 4, False)]]
+    batch = _batch(rows, [10, 11, 10])  # anchors 0 and 2 show the same image
+    same = torch.ones(5, 6)
+    loss, _, chance = cmcl_loss(same[:3], same, batch, torch.tensor(0.1))
+    # anchor 0: 2 positives of 2 + 2 in-batch + 1 hard; 1: 1 of 1 + 4 + 1; 2: 1 of 1 + 2 + 2
+    want = math.log(5 / 2) + math.log(6) + math.log(5)
+    assert chance.item() == pytest.approx(want) and loss.item() == pytest.approx(want, rel=1e-5)
+    images, texts = torch.randn(3, 6), torch.randn(5, 6)
+    assert cmcl_loss(images, texts, batch, torch.tensor(0.1)).chance.item() == pytest.approx(want)
 
 
 def test_temperature_is_learned_bounded_and_keeps_its_gradient_outside_the_bounds():

@@ -184,6 +184,24 @@ def test_criterion_runs_each_modality_and_backpropagates(data_dir, modality):
     assert model.text_embeddings.embed_tokens.weight.grad is not None or modality == "image"
 
 
+def test_cmcl_weighs_ten_times_the_other_objectives_by_default_and_logs_its_chance_level(data_dir):
+    """At weight 1 the other objectives made the pooled <s> and [IMG] input-independent before CMCL
+    could learn (the demo sat at chance for 400 updates); the default must keep CMCL's gradient ahead."""
+    from unimo_plugin.criterions.unimo_pretrain import UnimoPretrainCriterion, UnimoPretrainCriterionConfig
+    from unimo_plugin.testing.tiny_models import build_unimo
+
+    task, mix = make_task(data_dir)
+    model = build_unimo(task.source_dictionary, region_feature_dim=pretrain_data.FEATURE_DIM,
+                        num_region_classes=pretrain_data.NUM_CLASSES, max_positions=256).eval()
+    batch = mix.collater([mix[i] for i in range(len(mix)) if mix[i]["corpus"] == "pair"][:4])
+    loss, _, log = UnimoPretrainCriterion(UnimoPretrainCriterionConfig(), task)(model, batch)
+    parts = {name: log[f"{name}_loss"].item() / log[f"{name}_count"] for name in ("mlm", "seq2seq", "mrm_feat", "mrm_cls",
+                                                                          "cmcl") if log[f"{name}_count"]}
+    assert "cmcl" in parts
+    assert loss.item() == pytest.approx(sum(parts.values()) + 9 * parts["cmcl"], rel=1e-5)
+    assert 0 < log["cmcl_chance"].item() / log["cmcl_count"] < parts["cmcl"] + 1
+
+
 def test_object_tags_are_a_segment_between_regions_and_caption(data_dir, tmp_path):
     d = pretrain_data.dictionary()
     names = [[d.index(str(1000 + 30 + k)), d.eos()] for k in range(pretrain_data.NUM_CLASSES)]  # one word each

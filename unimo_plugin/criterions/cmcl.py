@@ -10,6 +10,8 @@ paraphrases (V, W+), retrieved texts (V, T) and retrieved images (I, W). Negativ
 negatives (V, W-) and every other anchor of the global batch, as (V, W_j) and (V_j, W).
 Other captions of the same image are neither (they are not wrong, and not the anchor).
 """
+from typing import NamedTuple
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -56,10 +58,19 @@ def gather_anchors(image_emb, text_emb, image_rows, group=None):
     return images, texts, torch.cat(rows_list), valid, dist.get_rank(group) * width
 
 
+class CmclLoss(NamedTuple):
+    """Sums over the local anchors. ``chance`` is the loss that equal scores would give (log of the
+    candidates over the positives): the level a loss that has learned nothing sits at."""
+
+    loss: torch.Tensor
+    correct: torch.Tensor
+    chance: torch.Tensor
+
+
 def cmcl_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, batch: CmclBatch, tau: torch.Tensor,
-              group=None):
-    """Summed CMCL loss over the local anchors and the number of anchors whose best-scoring
-    candidate is a positive.
+              group=None) -> CmclLoss:
+    """Summed CMCL loss over the local anchors, the number of anchors whose best-scoring candidate is
+    a positive, and the loss at chance.
 
     Args:
         image_emb: (Ni, H) pooled [IMG] of ``batch``'s images; the first ``batch.num_anchors`` are the anchors'.
@@ -89,4 +100,5 @@ def cmcl_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, batch: CmclBatch,
         - torch.logsumexp(scores.masked_fill(~positive, neg_inf), dim=1)
     best = scores.masked_fill(~valid, neg_inf).argmax(dim=1)
     correct = positive.gather(1, best[:, None]).sum()
-    return loss.sum(), correct
+    chance = (valid.sum(1).float().log() - positive.sum(1).float().log()).sum()
+    return CmclLoss(loss.sum(), correct, chance)

@@ -8,7 +8,8 @@ the batch's sample size is 1, so fairseq averages the per-batch objectives over 
 
 Every batch logs the same keys (zeros for what it lacks): fairseq then sums logging outputs across
 workers with one all-reduce, which needs the same keys on every worker, and τ is logged as a sum
-over CMCL batches with their count.
+over CMCL batches with their count. ``cmcl_chance`` beside ``cmcl_loss`` is the loss of equal scores,
+which tells whether CMCL has started learning (it varies with the batch and the hard negatives).
 """
 import math
 from dataclasses import dataclass, field
@@ -36,7 +37,10 @@ class UnimoPretrainCriterionConfig(FairseqDataclass):
         default=1.0, metadata={"help": "weight of the masked-region feature regression (L2) loss"})
     region_class_weight: float = field(
         default=1.0, metadata={"help": "weight of the masked-region class KL loss (stores with class probabilities)"})
-    cmcl_weight: float = field(default=1.0, metadata={"help": "weight of the cross-modal contrastive loss"})
+    cmcl_weight: float = field(
+        default=10.0,
+        metadata={"help": "weight of the cross-modal contrastive loss; at 1 the other objectives' gradients make the "
+                          "pooled <s> and [IMG] the same for every input early on, which leaves CMCL at chance"})
 
 
 def _empty_log(sample, device):
@@ -44,7 +48,7 @@ def _empty_log(sample, device):
     device and counts ints in every batch: fairseq's all-reduce packs the two kinds apart."""
     zero = torch.zeros((), device=device)
     log = {"loss": zero, "nsentences": sample["nsentences"], "ntokens": sample.get("ntokens", 0), "sample_size": 1,
-           "cmcl_tau_sum": zero, "cmcl_batches": 0}
+           "cmcl_tau_sum": zero, "cmcl_chance": zero, "cmcl_batches": 0}
     for name in OBJECTIVES:
         log.update({f"{name}_loss": zero, f"{name}_count": 0})
     log.update({f"{name}_correct": zero for name in ACCURACIES})
@@ -115,9 +119,11 @@ class UnimoPretrainCriterion(FairseqCriterion):
     @staticmethod
     def _cmcl_loss(extra, batch, training, parts, log):
         num_anchors, tau = batch.num_anchors, extra["cmcl_temperature"]
-        total, correct = cmcl_loss(extra["cmcl_image"], extra["cmcl_text"], batch, tau, group=anchor_group(training))
+        total, correct, chance = cmcl_loss(extra["cmcl_image"], extra["cmcl_text"], batch, tau,
+                                           group=anchor_group(training))
         parts["cmcl"] = total / num_anchors
-        log.update({"cmcl_loss": total.detach(), "cmcl_correct": correct, "cmcl_count": num_anchors,
+        log.update({"cmcl_loss": total.detach(), "cmcl_correct": correct, "cmcl_chance": chance,
+                    "cmcl_count": num_anchors,
                     "cmcl_tau_sum": tau.detach(), "cmcl_batches": 1})
 
     @staticmethod
@@ -133,6 +139,8 @@ class UnimoPretrainCriterion(FairseqCriterion):
                 metrics.log_scalar(f"{name}_loss", total(f"{name}_loss") / count, count, round=4)
                 if name in ACCURACIES:
                     metrics.log_scalar(f"{name}_acc", 100 * total(f"{name}_correct") / count, count, round=2)
+                if name == "cmcl":
+                    metrics.log_scalar("cmcl_chance", total("cmcl_chance") / count, count, round=4)
                 metrics.log_scalar(f"{name}_count", count, round=0)
         cmcl_batches = total("cmcl_batches")
         if cmcl_batches:

@@ -99,7 +99,7 @@ class UnimoRetrievalCriterion(FairseqCriterion):
         the model's CMCL temperature; in training the positives of every worker are in-batch negatives
         of each other."""
         return cmcl_loss(extra["cmcl_image"], extra["cmcl_text"], positives, extra["cmcl_temperature"],
-                         group=anchor_group(training))
+                         group=anchor_group(training))[:2]
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:
