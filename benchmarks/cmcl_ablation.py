@@ -50,15 +50,9 @@ import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PLUGIN = os.path.join(REPO, "unimo_plugin")
-
-# scripts/demo.sh's pretraining options, less data, CMCL sidecar choice, seed, schedule length and output
-DEMO = ("--task unimo_pretrain --criterion unimo_pretrain --arch unimo_tiny --region-feature-dim 512 "
-        "--max-regions-per-image 10 --modality-ratios text:1,image:1,pair:4 --batch-size 64 --max-tokens 8000 "
-        "--max-regions 4000 --cmcl-retrieved-images 0 --cmcl-retrieved-texts 0 "
-        "--optimizer adam --adam-betas (0.9,0.98) --lr 1e-3 --lr-scheduler inverse_sqrt --warmup-updates 100 "
-        "--clip-norm 1.0").split()
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]  # this repository's unimo_plugin, and pretrain_runs beside
+from pretrain_runs import DEMO, log_records, read_log, single_thread_env, train, train_command  # noqa: E402,F401
 
 # name -> (label, --cmcl-select)
 RECIPES = {
@@ -87,19 +81,14 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _env():
-    return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                PYTHONPATH=os.pathsep.join([REPO] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-
-
 def _command(module, *args, log=None):
     cmd = [sys.executable, "-m", f"unimo_plugin.cli.{module}", *map(str, args)]
     print("$ unimo-" + module.replace("_", "-"), " ".join(map(str, args)), flush=True)
     if log is None:
-        subprocess.run(cmd, env=_env(), check=True)
+        subprocess.run(cmd, env=single_thread_env(), check=True)
     else:
         with open(log, "w") as out:
-            subprocess.run(cmd, env=_env(), check=True, stdout=out, stderr=subprocess.STDOUT)
+            subprocess.run(cmd, env=single_thread_env(), check=True, stdout=out, stderr=subprocess.STDOUT)
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -217,30 +206,11 @@ def run_dir(args, recipe, seed):
     return os.path.join(args.work, "runs", f"{args.updates}_updates", f"{recipe}_seed{seed}")
 
 
-def train_command(args, recipe, seed, save):
-    return [sys.executable, "-m", "fairseq_cli.train", args.data, "--user-dir", PLUGIN, *DEMO,
-            "--cmcl-select", RECIPES[recipe][1], "--cmcl-negatives", str(args.negatives), *args.extra.split(),
-            "--max-update", str(args.updates), "--seed", str(seed), "--log-format", "json",
-            "--log-interval", str(args.log_interval), "--disable-validation", "--cpu", "--num-workers", "0",
-            "--save-dir", save, "--no-epoch-checkpoints", "--save-interval", "1000000", "--no-save-optimizer-state"]
-
-
-def log_records(lines):
-    """The JSON training records (``num_updates`` in them) of a fairseq --log-format json log."""
-    for line in lines:
-        start = line.find("{")
-        if start >= 0 and '"num_updates"' in line:
-            try:
-                yield json.loads(line[start:])
-            except json.JSONDecodeError:
-                continue
-
-
-def _trained(log, updates):
-    if not os.path.exists(log):
-        return False
-    with open(log) as f:
-        return any(int(float(r["num_updates"])) >= updates for r in log_records(f))
+def run_command(args, recipe, seed):
+    """The demo's pretraining with this recipe's --cmcl-select and the common --cmcl-negatives (given after
+    the demo's own, so they win)."""
+    options = [*DEMO, "--cmcl-select", RECIPES[recipe][1], "--cmcl-negatives", str(args.negatives), *args.extra.split()]
+    return train_command(args.data, options, args.updates, seed, run_dir(args, recipe, seed), args.log_interval)
 
 
 def parse_retrieval(text):
@@ -261,14 +231,8 @@ def run_one(args, recipe, seed):
     log, checkpoint = os.path.join(save, "train.log"), os.path.join(save, "checkpoint_last.pt")
     retrieval, compositional = os.path.join(save, "retrieval.txt"), os.path.join(save, "compositional.json")
     fit = os.path.join(save, "training_negatives.json")
-    if not all(map(os.path.exists, (retrieval, compositional, fit))) and \
-            not (_trained(log, args.updates) and os.path.exists(checkpoint)):
-        os.makedirs(save, exist_ok=True)
-        with open(os.path.join(save, "command.txt"), "w") as f:
-            f.write(" ".join(train_command(args, recipe, seed, save)) + "\n")
-        with open(log, "w") as out:
-            subprocess.run(train_command(args, recipe, seed, save), stdout=out, stderr=subprocess.STDOUT,
-                           env=_env(), check=True)
+    if not all(map(os.path.exists, (retrieval, compositional, fit))) or not os.path.exists(log):
+        train(run_command(args, recipe, seed), save)
     if not os.path.exists(retrieval):
         _command("eval_retrieval", checkpoint, "--data", args.data, "--split", "test", "--max-regions", 10,
                  "--ks", 1, 5, log=retrieval + ".tmp")
@@ -285,9 +249,7 @@ def run_one(args, recipe, seed):
         comp = json.load(f)
     with open(fit) as f:
         fit_figures = json.load(f)
-    with open(log) as f:
-        records = list(log_records(f))
-    row = run_figures(recall, comp, records)
+    row = run_figures(recall, comp, read_log(log))
     row.update({f"train {c}": r["accuracy"] for c, r in fit_figures["categories"].items() if c != "all"})
     return row
 
