@@ -17,7 +17,8 @@ with an attribute, object or relation swapped), with the same accuracy when ever
 mean image (what the text alone decides). The table gives per recipe the mean and spread (sample standard
 deviation) over the seeds.
 
-    python benchmarks/cmcl_ablation.py --seeds 1 2 --updates 400 --jobs 2
+    python benchmarks/cmcl_ablation.py --seeds 1 2 --updates 150 --jobs 2    # the README's table
+    python benchmarks/cmcl_ablation.py --seeds 1 2 --updates 400 --diagnostic  # longer, with the diagnostic
     python benchmarks/cmcl_ablation.py --seeds 1 --updates 30 --recipes none all   # a quick check
 
 Data preparation (skipped where its outputs exist), all with the project's own commands, in --data:
@@ -36,9 +37,12 @@ Data preparation (skipped where its outputs exist), all with the project's own c
 6 rewrites per caption (the demo makes 3) so that the phrase and word levels alone each have the 2
 negatives a pair draws for nearly every caption; the script prints how many captions have fewer.
 
+--diagnostic also scores each run on its own training data: for 400 training images, the caption against
+its first hard negative of each level and against another image's caption (what in-batch negatives are).
+
 Runs live in WORK/runs/UPDATES_updates/RECIPE_seedSEED (train.log, checkpoint_last.pt, retrieval.txt,
-compositional.json); a run whose evaluation files exist is not rerun, one whose training finished is only
-evaluated. WORK/runs/UPDATES_updates/results.json holds the per-run figures, table.md beside it the table.
+compositional.json, training_negatives.json); a run whose evaluation files exist is not rerun, one whose
+training finished is only evaluated. --jobs trainings run at once, each run's evaluation beside them. WORK/runs/UPDATES_updates/results.json holds the per-run figures, table.md beside it the table.
 """
 import argparse
 import json
@@ -72,11 +76,14 @@ def parse_args(argv=None):
     p.add_argument("--work", default="ablation_work", help="runs, swap set, paraphrase TSV, results")
     p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--updates", type=int, default=400, help="updates per run (default: %(default)s)")
+    p.add_argument("--updates", type=int, default=150, help="updates per run (default: %(default)s)")
     p.add_argument("--negatives", type=int, default=2, help="--cmcl-negatives of every run (the demo's 2)")
-    p.add_argument("--jobs", type=int, default=2, help="runs at once, each on one thread (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="trainings at once, each on one thread, beside one evaluation (default: %(default)s)")
     p.add_argument("--log-interval", type=int, default=50, help="updates per logged training loss")
     p.add_argument("--extra", default="", help="more fairseq-train options for every run (one string)")
+    p.add_argument("--diagnostic", action="store_true",
+                   help="also score each run on its own training negatives per level (training_negatives.json)")
     p.add_argument("--prepare-only", action="store_true", help="build the data and swap set, train nothing")
     return p.parse_args(argv)
 
@@ -225,19 +232,30 @@ def parse_retrieval(text):
     return out
 
 
-def run_one(args, recipe, seed):
-    """Train (unless done) and evaluate (each evaluation unless done) one run; its figures as a flat dict."""
+def _run_files(args, recipe, seed):
     save = run_dir(args, recipe, seed)
-    log, checkpoint = os.path.join(save, "train.log"), os.path.join(save, "checkpoint_last.pt")
-    retrieval, compositional = os.path.join(save, "retrieval.txt"), os.path.join(save, "compositional.json")
-    fit = os.path.join(save, "training_negatives.json")
-    if not all(map(os.path.exists, (retrieval, compositional, fit))) or not os.path.exists(log):
+    return save, {name: os.path.join(save, name) for name in
+                  ("train.log", "checkpoint_last.pt", "retrieval.txt", "compositional.json", "training_negatives.json")}
+
+
+def train_one(args, recipe, seed):
+    """Train one run unless its log is complete or its evaluations are all done."""
+    save, files = _run_files(args, recipe, seed)
+    needed = ("retrieval.txt", "compositional.json", "train.log") + (("training_negatives.json",) if args.diagnostic else ())
+    if not all(os.path.exists(files[name]) for name in needed):
         train(run_command(args, recipe, seed), save)
+
+
+def evaluate_one(args, recipe, seed):
+    """Evaluate (each evaluation unless done) one trained run; its figures as a flat dict."""
+    save, files = _run_files(args, recipe, seed)
+    log, checkpoint = files["train.log"], files["checkpoint_last.pt"]
+    retrieval, compositional, fit = files["retrieval.txt"], files["compositional.json"], files["training_negatives.json"]
     if not os.path.exists(retrieval):
         _command("eval_retrieval", checkpoint, "--data", args.data, "--split", "test", "--max-regions", 10,
                  "--ks", 1, 5, log=retrieval + ".tmp")
         os.replace(retrieval + ".tmp", retrieval)
-    for items, output in (("swaps", compositional), ("training_negatives", fit)):
+    for items, output in (("swaps", compositional), ("training_negatives", fit))[:2 if args.diagnostic else 1]:
         if not os.path.exists(output):
             _command("eval_compositional", checkpoint, "--items", os.path.join(args.work, items), "--regions",
                      os.path.join(args.data, "pair_regions"), "--data", args.data, "--max-regions", 10,
@@ -247,10 +265,10 @@ def run_one(args, recipe, seed):
         recall = parse_retrieval(f.read())
     with open(compositional) as f:
         comp = json.load(f)
-    with open(fit) as f:
-        fit_figures = json.load(f)
     row = run_figures(recall, comp, read_log(log))
-    row.update({f"train {c}": r["accuracy"] for c, r in fit_figures["categories"].items() if c != "all"})
+    if os.path.exists(fit):
+        with open(fit) as f:
+            row.update({f"train {c}": r["accuracy"] for c, r in json.load(f)["categories"].items() if c != "all"})
     return row
 
 
@@ -307,8 +325,13 @@ def main(argv=None):
     if args.prepare_only:
         return
     runs = [(recipe, seed) for seed in args.seeds for recipe in args.recipes]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        rows = dict(zip(runs, pool.map(lambda run: run_one(args, *run), runs)))
+    # --jobs trainings at once; each run's evaluation (one more single-threaded process) follows its training
+    # while the next trainings go on
+    with ThreadPoolExecutor(args.jobs) as trainers, ThreadPoolExecutor(1) as evaluator:
+        trained_runs = [trainers.submit(train_one, args, *run) for run in runs]
+        evaluated = [evaluator.submit(lambda t, run: (t.result(), evaluate_one(args, *run))[1], t, run)
+                     for t, run in zip(trained_runs, runs)]
+        rows = {run: e.result() for run, e in zip(runs, evaluated)}
     results = {f"{recipe}_seed{seed}": row for (recipe, seed), row in rows.items()}
     out = os.path.join(args.work, "runs", f"{args.updates}_updates")
     with open(os.path.join(out, "results.json"), "w") as f:
@@ -320,6 +343,8 @@ def main(argv=None):
           "(%, chance 50) per category of the sample swap set; mean ± sample standard deviation over seeds")
     print(text)
     fit = table(rows, args.recipes, args.seeds, args.updates, FIT_COLUMNS)
+    if not any(c in row for row in rows.values() for c in FIT_COLUMNS):
+        fit = "(no diagnostic: run with --diagnostic)"
     with open(os.path.join(out, "table.md"), "a") as f:
         f.write("\n" + fit + "\n")
     print("diagnostic: accuracy (%) of telling a training image's caption from one of its own hard negatives, "
