@@ -19,23 +19,18 @@ once all are done.
 The sample data and its CMCL sidecars come from scripts/demo.sh (its first stages).
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]  # this repository's unimo_plugin, and pretrain_runs beside
+from pretrain_runs import DEMO, read_log, train_command  # noqa: E402
+from pretrain_runs import train as run_training  # noqa: E402
 
 MARGIN = 0.1
 
-# scripts/demo.sh's pretraining options, less data, seed, schedule length and output
-DEMO = ("--task unimo_pretrain --criterion unimo_pretrain --arch unimo_tiny --region-feature-dim 512 "
-        "--max-regions-per-image 10 --modality-ratios text:1,image:1,pair:4 --batch-size 64 --max-tokens 8000 "
-        "--max-regions 4000 --cmcl-negatives 2 --cmcl-retrieved-images 0 --cmcl-retrieved-texts 0 "
-        "--optimizer adam --adam-betas (0.9,0.98) --lr 1e-3 --lr-scheduler inverse_sqrt --warmup-updates 100 "
-        "--clip-norm 1.0").split()
 RECIPES = {
     "demo": DEMO,
     "before": DEMO + ["--cmcl-weight", "1"],
@@ -58,39 +53,13 @@ def parse_args(argv=None):
 def train(args, recipe, seed):
     """Train one run (kept if its log is complete) and return its logged (update, cmcl_loss, chance)."""
     save = os.path.join(args.work, f"{recipe}_seed{seed}")
-    log = os.path.join(save, "train.log")
-    if not _complete(log, args.updates, args.log_interval):
-        os.makedirs(save, exist_ok=True)
-        cmd = [sys.executable, "-m", "fairseq_cli.train", args.data, "--user-dir",
-               os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "unimo_plugin"),
-               *RECIPES[recipe], *args.extra.split(), "--max-update", str(args.updates), "--seed", str(seed),
-               "--log-format", "json", "--log-interval", str(args.log_interval), "--disable-validation",
-               "--cpu", "--num-workers", "0", "--save-dir", save, "--no-epoch-checkpoints", "--save-interval",
-               "1000000", "--no-save-optimizer-state"]
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        with open(log, "w") as out:
-            subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, check=True)
-    return _cmcl_curve(log)
-
-
-def _records(log):
-    with open(log) as f:
-        for line in f:
-            start = line.find("{")
-            if start >= 0 and '"num_updates"' in line:
-                yield json.loads(line[start:])
-
-
-def _complete(log, updates, interval):
-    """Whether ``log`` is of a finished run of exactly ``updates`` updates (its last logged update)."""
-    if not os.path.exists(os.path.join(os.path.dirname(log), "checkpoint_last.pt")):
-        return False
-    last = max((int(r["num_updates"]) for r in _records(log)), default=0)
-    return updates - interval < last <= updates
+    command = train_command(args.data, RECIPES[recipe] + args.extra.split(), args.updates, seed, save,
+                            args.log_interval)
+    return _cmcl_curve(run_training(command, save))
 
 
 def _cmcl_curve(log):
-    return [(int(r["num_updates"]), float(r["cmcl_loss"]), float(r["cmcl_chance"])) for r in _records(log)
+    return [(int(r["num_updates"]), float(r["cmcl_loss"]), float(r["cmcl_chance"])) for r in read_log(log)
             if "cmcl_loss" in r]
 
 
