@@ -15,15 +15,13 @@ complete shard or output is skipped, so a rerun resumes.
   unimo-mine-retrieval-negatives CKPT --data DATA --num-shards 4 --shard-id 0   # ... 3
   unimo-mine-retrieval-negatives CKPT --data DATA --num-shards 4 --merge
 """
-import argparse
 import logging
 import os
 
 import torch
-from fairseq import checkpoint_utils, utils
 from fairseq.data import data_utils
 
-from ..evaluation.retrieval import PLUGIN_DIR
+from ..evaluation.retrieval import load_model_and_task
 from ..formats.mined_negatives import mined_negatives_path
 from ..formats.region_store import open_region_store_of, read_rows
 from ..preprocess.finetune.negative_mining import mine_split
@@ -59,11 +57,9 @@ def main(argv=None):
     pair_dir = args.pair_data or os.path.join(args.data, "pairs")
     output = args.output or mined_negatives_path(pair_dir, args.split)
     with bad_input_exits(parser):
-        utils.import_user_module(argparse.Namespace(user_dir=PLUGIN_DIR))
         logging.getLogger("fairseq").setLevel(logging.WARNING)  # loading a model logs its whole config
-        models, _, task = checkpoint_utils.load_model_ensemble_and_task(
-            [args.checkpoint], arg_overrides={"data": args.data})
-        model = models[0].to(args.device)
+        model, task = load_model_and_task(args.checkpoint, {"data": args.data})
+        model = model.to(args.device)
         prefix = os.path.join(pair_dir, args.split)
         captions = data_utils.load_indexed_dataset(prefix, task.source_dictionary, combine=False)
         if captions is None:

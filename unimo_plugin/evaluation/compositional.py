@@ -28,13 +28,12 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
-from fairseq import checkpoint_utils, utils
 from fairseq.data import data_utils
 
 from ..data.collate import collate_regions
 from ..data.region_inputs import load_regions
 from ..formats.region_store import RegionStore, normalized_boxes
-from .retrieval import PLUGIN_DIR
+from .retrieval import load_model_and_task
 
 FORMATS = ("sugarcrepe", "aro-relation", "aro-attribution")
 SUGARCREPE_CATEGORIES = ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att", "add_obj", "add_att")
@@ -204,12 +203,10 @@ def score_items(scorer: Scorer, items: Sequence[Item], mean_image: bool = True):
 
 def load_checkpoint(checkpoint: str, data: Optional[str] = None):
     """(model, task) of a UNIMO checkpoint, its dictionary from ``data`` (default: its own data dir)."""
-    utils.import_user_module(argparse.Namespace(user_dir=PLUGIN_DIR))
     overrides = {"init_from_roberta": None}
     if data:
         overrides["data"] = data
-    models, _, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], arg_overrides=overrides)
-    return models[0], task
+    return load_model_and_task(checkpoint, overrides)
 
 
 def evaluate_compositional(checkpoint: str, path: str, fmt: str, regions: str, data: Optional[str] = None,

@@ -7,13 +7,11 @@ alone) picks each image's top-k captions and each caption's top-k images; only t
 scored by the cross-encoder and reranked; candidates outside a query's top k rank below its top k
 in bi-encoder order. With top-k at least the number of images and captions, both modes agree.
 """
-import argparse
 import logging
 import time
 
 import numpy as np
 import torch
-from fairseq import checkpoint_utils, utils
 from fairseq.data import data_utils
 from tqdm import tqdm
 
@@ -21,7 +19,7 @@ from ..data.collate import collate_regions
 from ..data.region_inputs import load_regions
 from ..models.bi_encoder import embed_split
 from ..models.cross_encoder import cross_encoder_scores
-from .retrieval import PLUGIN_DIR, recall_at_k
+from .retrieval import load_model_and_task, recall_at_k
 
 logger = logging.getLogger(__name__)
 MODES = ("exhaustive", "two-stage")
@@ -112,12 +110,10 @@ def evaluate(model, dictionary, captions, image_rows, store, mode="exhaustive", 
 
 def load_checkpoint(path, data, pair_data=None):
     """The model and its ``unimo_retrieval`` task, reading ``data`` instead of the training paths."""
-    utils.import_user_module(argparse.Namespace(user_dir=PLUGIN_DIR))
     overrides = {"data": data}
     if pair_data:
         overrides["pair_data"] = pair_data
-    models, _, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
-    return models[0], task
+    return load_model_and_task(path, overrides)
 
 
 def evaluate_checkpoint(checkpoint, data, pair_data=None, split="test", mode="exhaustive", top_k=20, ks=(1, 5, 10),

@@ -1,24 +1,20 @@
 """Load a fine-tuned checkpoint with its task and run its head over a labeled split, in item order:
 what the VQA, SNLI-VE and GLUE evaluation commands share."""
-import argparse
-import os
-
 import torch
-from fairseq import checkpoint_utils, utils
+from fairseq import utils
 from tqdm import tqdm
 
-PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .retrieval import load_model_and_task
 
 
 def load_finetuned(checkpoint, data, region_store=None, cpu=False):
     """(model in eval mode, on CUDA unless ``cpu``; task) of ``checkpoint`` reading ``data`` (and
     ``region_store`` instead of the one its manifest names)."""
-    utils.import_user_module(argparse.Namespace(user_dir=PLUGIN_DIR))
     overrides = {"data": data, "init_from_roberta": None, "pretrained": None}
     if region_store:
         overrides["region_store"] = region_store
-    models, _, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], arg_overrides=overrides)
-    model = models[0].eval()
+    model, task = load_model_and_task(checkpoint, overrides)
+    model = model.eval()
     if torch.cuda.is_available() and not cpu:
         model.cuda()
     return model, task

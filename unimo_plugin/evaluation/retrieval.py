@@ -17,6 +17,14 @@ logger = logging.getLogger(__name__)
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def load_model_and_task(checkpoint: str, overrides: dict):
+    """(model, task) of a checkpoint of this plugin, its options overridden by ``overrides`` (e.g. the
+    data directory to read instead of the training one); the plugin is registered first."""
+    utils.import_user_module(argparse.Namespace(user_dir=PLUGIN_DIR))
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], arg_overrides=overrides)
+    return models[0], task
+
+
 def recall_at_k(similarity, caption_images, ks):
     """similarity: (num_images, num_captions); caption_images[c] = the image row of caption c.
 
@@ -52,9 +60,7 @@ def evaluate_zero_shot(checkpoint, data, pair_data=None, split="test", max_regio
                        batch_size=64):
     """Zero-shot recall@k per k as (image->text, text->image) in %, the chance level of the same split,
     and the caption split's prefix and sizes."""
-    utils.import_user_module(argparse.Namespace(user_dir=PLUGIN_DIR))
-    models, _, task = checkpoint_utils.load_model_ensemble_and_task(
-        [checkpoint], arg_overrides={"data": data, "init_from_roberta": None})
+    model, task = load_model_and_task(checkpoint, {"data": data, "init_from_roberta": None})
     pair_dir = pair_data or os.path.join(data, "pairs")
     prefix = os.path.join(pair_dir, split)
     captions = data_utils.load_indexed_dataset(prefix, task.source_dictionary, combine=False)
@@ -62,7 +68,7 @@ def evaluate_zero_shot(checkpoint, data, pair_data=None, split="test", max_regio
         raise FileNotFoundError(f"{prefix}.bin: no caption split {split!r} in {pair_dir}")
     image_rows = read_rows(prefix, len(captions))
     store = open_region_store_of(pair_dir)
-    images, texts, caption_images = embed_split(models[0], task.source_dictionary, captions, image_rows, store,
+    images, texts, caption_images = embed_split(model, task.source_dictionary, captions, image_rows, store,
                                                 max_regions, batch_size)
     return (recall_at_k(images @ texts.t(), caption_images, ks), chance_recall_at_k(caption_images, ks),
             {"prefix": prefix, "images": len(images), "captions": len(texts)})
