@@ -85,6 +85,8 @@ def parse_args(argv=None):
                    help="trainings at once, each on one thread, beside one evaluation (default: %(default)s)")
     p.add_argument("--log-interval", type=int, default=50, help="updates per logged training loss")
     p.add_argument("--extra", default="", help="more fairseq-train options for every run (one string)")
+    p.add_argument("--variant", default="",
+                   help="a name for --extra's recipe: its runs go to runs/UPDATES_updates_VARIANT, beside the plain ones")
     p.add_argument("--diagnostic", action="store_true",
                    help="also score each run on its own training negatives per level (training_negatives.json)")
     p.add_argument("--prepare-only", action="store_true", help="build the data and swap set, train nothing")
@@ -212,8 +214,12 @@ def coverage_report(pairs, negatives):
 # --------------------------------------------------------------------------------------- train, eval
 
 
+def runs_dir(args):
+    return os.path.join(args.work, "runs", f"{args.updates}_updates" + (f"_{args.variant}" if args.variant else ""))
+
+
 def run_dir(args, recipe, seed):
-    return os.path.join(args.work, "runs", f"{args.updates}_updates", f"{recipe}_seed{seed}")
+    return os.path.join(runs_dir(args), f"{recipe}_seed{seed}")
 
 
 def run_command(args, recipe, seed):
@@ -336,7 +342,7 @@ def main(argv=None):
                      for t, run in zip(trained_runs, runs)]
         rows = {run: e.result() for run, e in zip(runs, evaluated)}
     results = {f"{recipe}_seed{seed}": row for (recipe, seed), row in rows.items()}
-    out = os.path.join(args.work, "runs", f"{args.updates}_updates")
+    out = runs_dir(args)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"updates": args.updates, "negatives": args.negatives, "runs": results}, f, indent=1)
     text = table(rows, args.recipes, args.seeds, args.updates)

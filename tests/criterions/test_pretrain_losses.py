@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from fairseq import utils
 
-from unimo_plugin.criterions.cmcl import cmcl_loss
+from unimo_plugin.criterions.cmcl import cmcl_loss, hard_negative_loss
 from unimo_plugin.criterions.masked_region import region_class_loss, region_feature_loss
 from unimo_plugin.data.cmcl_batch import CmclBatch
 from unimo_plugin.data.pretrain.pair_corpus import collate_cmcl
@@ -113,6 +113,33 @@ def test_cmcl_ignores_padded_candidates_and_counts_positives():
     want, _ = _expected(images, texts, 2, [0, 1], rows, 0.07)
     assert loss.item() == pytest.approx(want, rel=1e-5)
 
+
+
+def test_hard_negative_term_scores_each_pair_against_its_own_candidates_alone():
+    torch.manual_seed(2)
+    images, texts = torch.randn(4, 6), torch.randn(8, 6)
+    rows = [[(0, 3, True), (0, 4, False), (0, 5, False)],  # a paraphrase and two rewrites
+            [(1, 6, True)],  # positives only: no hard-negative row
+            [(2, 7, False), (3, 2, True)]]  # a rewrite and a retrieved image
+    cos = lambda i, t: F.cosine_similarity(images[i], texts[t], dim=0).item() / 0.1  # noqa: E731
+    want, want_correct, want_chance = 0.0, 0, 0.0
+    for a in (0, 2):
+        pos = [cos(a, a)] + [cos(i, t) for i, t, p in rows[a] if p]
+        neg = [cos(i, t) for i, t, p in rows[a] if not p]
+        want += -math.log(sum(map(math.exp, pos)) / sum(map(math.exp, pos + neg)))
+        want_correct += int(max(pos) > max(neg))
+        want_chance += math.log((len(pos) + len(neg)) / len(pos))
+    batch = _batch(rows, [0, 1, 2])
+    batch.candidate_text[1, 2] = 0  # garbage in padded slots must not matter
+    loss, correct, count, chance = hard_negative_loss(images, texts, batch, torch.tensor(0.1))
+    assert count == 2 and int(correct) == want_correct
+    assert loss.item() == pytest.approx(want, rel=1e-5) and chance.item() == pytest.approx(want_chance)
+    # in-batch anchors take no part: other anchors' texts change nothing
+    moved = texts.clone()
+    moved[1] = torch.randn(6)
+    assert hard_negative_loss(images, moved, batch, torch.tensor(0.1)).loss.item() == pytest.approx(loss.item())
+    none = hard_negative_loss(images, texts, _batch([[(0, 3, True)]] * 3, [0, 1, 2]), torch.tensor(0.1))
+    assert none.count == 0 and none.loss.item() == 0
 
 def test_cmcl_perfect_alignment_has_small_loss_and_full_accuracy():
     base = torch.eye(4)

@@ -9,7 +9,9 @@ the batch's sample size is 1, so fairseq averages the per-batch objectives over 
 Every batch logs the same keys (zeros for what it lacks): fairseq then sums logging outputs across
 workers with one all-reduce, which needs the same keys on every worker, and τ is logged as a sum
 over CMCL batches with their count. ``cmcl_chance`` beside ``cmcl_loss`` is the loss of equal scores,
-which tells whether CMCL has started learning (it varies with the batch and the hard negatives).
+which tells whether CMCL has started learning (it varies with the batch and the hard negatives);
+``cmcl_hard_*`` is each pair scored against its own hard negatives alone (``--cmcl-hard-weight``), logged
+whatever its weight: its accuracy says whether the model tells a pair from its rewrites.
 """
 import math
 from dataclasses import dataclass, field
@@ -21,12 +23,13 @@ from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 
 from ..data.cmcl_batch import CmclBatch
-from .cmcl import anchor_group, cmcl_loss
+from .cmcl import anchor_group, cmcl_loss, hard_negative_loss
 from .masked_region import region_class_loss, region_feature_loss
 
-OBJECTIVES = ("mlm", "seq2seq", "mrm_feat", "mrm_cls", "cmcl")
+OBJECTIVES = ("mlm", "seq2seq", "mrm_feat", "mrm_cls", "cmcl", "cmcl_hard")
 MODALITIES = ("text", "image", "pair")
-ACCURACIES = ("mlm", "seq2seq", "cmcl")
+ACCURACIES = ("mlm", "seq2seq", "cmcl", "cmcl_hard")
+WITH_CHANCE = ("cmcl", "cmcl_hard")
 
 
 @dataclass
@@ -41,6 +44,10 @@ class UnimoPretrainCriterionConfig(FairseqDataclass):
         default=10.0,
         metadata={"help": "weight of the cross-modal contrastive loss; at 1 the other objectives' gradients make the "
                           "pooled <s> and [IMG] the same for every input early on, which leaves CMCL at chance"})
+    cmcl_hard_weight: float = field(
+        default=0.0,
+        metadata={"help": "weight of a second CMCL term that scores each pair against its own hard negatives alone "
+                          "(rewrites, retrieved sentences), not among the batch's in-batch negatives"})
 
 
 def _empty_log(sample, device):
@@ -48,7 +55,8 @@ def _empty_log(sample, device):
     device and counts ints in every batch: fairseq's all-reduce packs the two kinds apart."""
     zero = torch.zeros((), device=device)
     log = {"loss": zero, "nsentences": sample["nsentences"], "ntokens": sample.get("ntokens", 0), "sample_size": 1,
-           "cmcl_tau_sum": zero, "cmcl_chance": zero, "cmcl_batches": 0}
+           "cmcl_tau_sum": zero, "cmcl_batches": 0}
+    log.update({f"{name}_chance": zero for name in WITH_CHANCE})
     for name in OBJECTIVES:
         log.update({f"{name}_loss": zero, f"{name}_count": 0})
     log.update({f"{name}_correct": zero for name in ACCURACIES})
@@ -80,9 +88,10 @@ class UnimoPretrainCriterion(FairseqCriterion):
             self._region_losses(extra, sample, parts, log)
         if "cmcl_image" in extra:
             self._cmcl_loss(extra, cmcl, model.training, parts, log)
+            self._hard_negative_loss(extra, cmcl, parts, log, self.cfg.cmcl_hard_weight > 0)
         weights = {"mlm": self.cfg.mlm_weight, "seq2seq": self.cfg.seq2seq_weight,
                    "mrm_feat": self.cfg.region_feature_weight, "mrm_cls": self.cfg.region_class_weight,
-                   "cmcl": self.cfg.cmcl_weight}
+                   "cmcl": self.cfg.cmcl_weight, "cmcl_hard": self.cfg.cmcl_hard_weight}
         if parts:
             loss = sum(weights[name] * value for name, value in parts.items())
         else:  # nothing to predict: a zero that still holds the graph, so every worker runs a backward
@@ -127,6 +136,17 @@ class UnimoPretrainCriterion(FairseqCriterion):
                     "cmcl_tau_sum": tau.detach(), "cmcl_batches": 1})
 
     @staticmethod
+    def _hard_negative_loss(extra, batch, parts, log, weighted):
+        total, correct, count, chance = hard_negative_loss(extra["cmcl_image"], extra["cmcl_text"], batch,
+                                                           extra["cmcl_temperature"])
+        if not count:
+            return
+        if weighted:
+            parts["cmcl_hard"] = total / count
+        log.update({"cmcl_hard_loss": total.detach(), "cmcl_hard_correct": correct, "cmcl_hard_chance": chance,
+                    "cmcl_hard_count": count})
+
+    @staticmethod
     def reduce_metrics(logging_outputs) -> None:
         def total(key):
             return sum(float(log.get(key, 0)) for log in logging_outputs)
@@ -139,8 +159,8 @@ class UnimoPretrainCriterion(FairseqCriterion):
                 metrics.log_scalar(f"{name}_loss", total(f"{name}_loss") / count, count, round=4)
                 if name in ACCURACIES:
                     metrics.log_scalar(f"{name}_acc", 100 * total(f"{name}_correct") / count, count, round=2)
-                if name == "cmcl":
-                    metrics.log_scalar("cmcl_chance", total("cmcl_chance") / count, count, round=4)
+                if name in WITH_CHANCE:
+                    metrics.log_scalar(f"{name}_chance", total(f"{name}_chance") / count, count, round=4)
                 metrics.log_scalar(f"{name}_count", count, round=0)
         cmcl_batches = total("cmcl_batches")
         if cmcl_batches:
