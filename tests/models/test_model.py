@@ -76,6 +76,30 @@ def test_padding_invariance_and_batching(dictionary):
                                image_b[~torch.cat([torch.zeros(3, 1, dtype=torch.bool), region_pad], 1)])
 
 
+
+@pytest.mark.parametrize("pooling", ["first", "mean"])
+def test_pooled_heads_are_padding_invariant(dictionary, pooling):
+    """A classification head reads the pooled text and image; with ``--pooling mean`` they average the
+    real positions only, so a batch gives each item what it gets alone, and a mean differs from <s>."""
+    from unimo_plugin.models.heads import SumFusionHead
+
+    model = build_unimo(dictionary, pooling=pooling)
+    model.register_classification_head("head", SumFusionHead(32, 16, 3))
+    model.eval()
+    g = torch.Generator().manual_seed(2)
+    lengths, num_regions = [9, 5], [4, 2]
+    tokens = random_text(dictionary, lengths, g)
+    features, boxes = random_regions(2, 4, 12, g)
+    region_pad = torch.arange(4)[None, :] >= torch.tensor(num_regions)[:, None]
+    batched = model(tokens, features, boxes, region_pad, classification_head_name="head")[0]
+    for i, (n, r) in enumerate(zip(lengths, num_regions)):
+        alone = model(tokens[i:i + 1, :n], features[i:i + 1, :r], boxes[i:i + 1, :r],
+                      classification_head_name="head")[0]
+        torch.testing.assert_close(batched[i], alone[0], rtol=1e-5, atol=1e-5)
+    states = model.extract_features(tokens[:1])[0]
+    torch.testing.assert_close(model.pooled_text(states), model.text_pooler(
+        states[:, 0] if pooling == "first" else states.mean(1)))
+
 def test_seq2seq_padding_invariance(dictionary):
     model = build_unimo(dictionary).eval()
     tokens = random_text(dictionary, [10, 7])

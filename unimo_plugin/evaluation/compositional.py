@@ -134,10 +134,11 @@ class Scorer:
                 batch.append(load_regions(self.store, row, self.max_regions) if box is None
                              else _regions_in_box(self.store, row, self.max_regions, box))
             regions = collate_regions(batch)
-            states = self.model.extract_features(regions=regions["features"].to(self.device),
-                                                 boxes=regions["boxes"].to(self.device),
-                                                 region_padding_mask=regions["padding_mask"].to(self.device))[1]
-            out.append(torch.nn.functional.normalize(self.model.pooled_image(states).float(), dim=-1).cpu())
+            _, states, extra = self.model.extract_features(
+                regions=regions["features"].to(self.device), boxes=regions["boxes"].to(self.device),
+                region_padding_mask=regions["padding_mask"].to(self.device))
+            pooled = self.model.pooled_image(states, extra["padding_mask"])
+            out.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu())
         return torch.cat(out) if out else torch.zeros(0)
 
     def tokens(self, text):
@@ -150,9 +151,10 @@ class Scorer:
         out = []
         for start in range(0, len(texts), self.batch_size):
             batch = [self.tokens(t) for t in texts[start:start + self.batch_size]]
-            states = self.model.extract_features(
-                data_utils.collate_tokens(batch, self.dictionary.pad()).to(self.device))[0]
-            out.append(torch.nn.functional.normalize(self.model.pooled_text(states).float(), dim=-1).cpu())
+            states, _, extra = self.model.extract_features(
+                data_utils.collate_tokens(batch, self.dictionary.pad()).to(self.device))
+            pooled = self.model.pooled_text(states, extra["padding_mask"])
+            out.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu())
         return torch.cat(out) if out else torch.zeros(0)
 
 

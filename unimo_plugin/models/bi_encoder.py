@@ -20,14 +20,16 @@ def embed_split(model, dictionary, captions, image_rows, store, max_regions, bat
     images = []
     for start in tqdm(range(0, len(rows), batch_size), desc="images", unit="batch", disable=not progress):
         batch = collate_regions([load_regions(store, int(r), max_regions) for r in rows[start:start + batch_size]])
-        states = model.extract_features(regions=batch["features"].to(device), boxes=batch["boxes"].to(device),
-                                        region_padding_mask=batch["padding_mask"].to(device))[1]
-        images.append(torch.nn.functional.normalize(model.pooled_image(states), dim=-1).float().cpu())
+        _, states, extra = model.extract_features(regions=batch["features"].to(device), boxes=batch["boxes"].to(device),
+                                                  region_padding_mask=batch["padding_mask"].to(device))
+        images.append(torch.nn.functional.normalize(model.pooled_image(states, extra["padding_mask"]), dim=-1)
+                      .float().cpu())
     texts = []
     bos = torch.tensor([dictionary.bos()])
     for start in tqdm(range(0, len(captions), batch_size), desc="captions", unit="batch", disable=not progress):
         tokens = [torch.cat([bos, captions[i].long()]) for i in range(start, min(start + batch_size, len(captions)))]
-        states = model.extract_features(data_utils.collate_tokens(tokens, dictionary.pad()).to(device))[0]
-        texts.append(torch.nn.functional.normalize(model.pooled_text(states), dim=-1).float().cpu())
+        states, _, extra = model.extract_features(data_utils.collate_tokens(tokens, dictionary.pad()).to(device))
+        texts.append(torch.nn.functional.normalize(model.pooled_text(states, extra["padding_mask"]), dim=-1)
+                     .float().cpu())
     caption_images = np.searchsorted(rows, image_rows)  # index into the distinct images
     return torch.cat(images), torch.cat(texts), caption_images

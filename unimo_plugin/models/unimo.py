@@ -57,6 +57,11 @@ class UnimoConfig(FairseqDataclass):
     pooler_activation_fn: ChoiceEnum(utils.get_available_activation_fns()) = field(
         default="relu", metadata={"help": "activation of the pooled <s> and [IMG] heads"}
     )
+    pooling: ChoiceEnum(["first", "mean"]) = field(
+        default="first",
+        metadata={"help": "what the pooled text and image representations (CMCL's, and the heads') read: the state "
+                          "of <s> / [IMG] (first, UNIMO's), or the mean of the sequence's states (mean), which "
+                          "holds every word and region from the start"})
     dropout: float = field(default=0.1, metadata={"help": "dropout on embeddings and layer outputs"})
     attention_dropout: float = field(default=0.1, metadata={"help": "dropout on attention probabilities"})
     activation_dropout: float = field(default=0.0, metadata={"help": "dropout after the FFN activation"})
@@ -349,7 +354,10 @@ class UnimoModel(BaseFairseqModel):
             text = text[:, -prev_output_tokens.size(1):]
             extra["attn"] = [None]
         if classification_head_name is not None:
-            pooled = [self.pooled_text(text)] + ([] if image is None else [self.pooled_image(image)])
+            num_image = 0 if image is None else image.size(1)
+            padding = extra["padding_mask"]
+            pooled = [self.pooled_text(text, padding[:, num_image:])]
+            pooled += [] if image is None else [self.pooled_image(image, padding[:, :num_image])]
             text = self.classification_heads[classification_head_name](*pooled)
         elif lm:
             text = self.lm_head(text, masked_tokens)
@@ -393,9 +401,15 @@ class UnimoModel(BaseFairseqModel):
         rows = real.new_zeros(packing.rows * packing.row_length, real.size(-1)).index_copy(0, positions, real)
         mask = packed_attention_mask(packing, lengths, device=real.device)
         states = self._run_layers(rows.view(packing.rows, packing.row_length, -1), mask).flatten(0, 1)
-        starts = positions[np.cumsum([0] + lengths[:-1])]  # each sequence's first position: [IMG] or <s>
-        pooled_images = self.image_pooler(states[starts[:len(images)]])
-        pooled_texts = self.text_pooler(states[starts[len(images):]])
+        if self.cfg.pooling == "mean":  # each sequence's states summed, over its real length
+            sequence = torch.repeat_interleave(torch.arange(len(lengths), device=real.device),
+                                               torch.tensor(lengths, device=real.device))
+            read = states.new_zeros(len(lengths), states.size(-1)).index_add(0, sequence, states[positions])
+            read = read / torch.tensor(lengths, device=real.device, dtype=read.dtype)[:, None]
+        else:
+            read = states[positions[np.cumsum([0] + lengths[:-1])]]  # each sequence's first position: [IMG] or <s>
+        pooled_images = self.image_pooler(read[:len(images)])
+        pooled_texts = self.text_pooler(read[len(images):])
         return {"cmcl_image": pooled_images[image_of], "cmcl_text": pooled_texts[text_of],
                 "cmcl_temperature": self.cmcl_temperature()}
 
@@ -427,13 +441,23 @@ class UnimoModel(BaseFairseqModel):
                   for p in module.parameters() if p.requires_grad]
         return torch.stack(unused).sum() * 0 if unused else None
 
-    def pooled_text(self, text_states: torch.Tensor) -> torch.Tensor:
-        """FC + ReLU on ``<s>``: the sentence representation."""
-        return self.text_pooler(text_states[:, 0])
+    def pooled_text(self, text_states: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """FC + ReLU on ``<s>`` (or on the mean of the real positions, ``--pooling mean``): the sentence
+        representation. ``padding_mask``: (B, T), True at padding (default: none padded)."""
+        return self.text_pooler(self._pooling_input(text_states, padding_mask))
 
-    def pooled_image(self, image_states: torch.Tensor) -> torch.Tensor:
-        """FC + ReLU on ``[IMG]``: the image representation."""
-        return self.image_pooler(image_states[:, 0])
+    def pooled_image(self, image_states: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """FC + ReLU on ``[IMG]`` (or on the mean of ``[IMG]`` and the real regions, ``--pooling mean``): the
+        image representation. ``padding_mask``: (B, R + 1), True at padded regions (default: none padded)."""
+        return self.image_pooler(self._pooling_input(image_states, padding_mask))
+
+    def _pooling_input(self, states, padding_mask):
+        if self.cfg.pooling == "first":
+            return states[:, 0]
+        if padding_mask is None:
+            return states.mean(1)
+        real = (~padding_mask).to(states.dtype)[..., None]
+        return (states * real).sum(1) / real.sum(1)
 
     def get_targets(self, sample, net_output):
         return sample["target"]
