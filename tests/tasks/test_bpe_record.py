@@ -1,6 +1,7 @@
 """Every checkpoint knows its BPE: the tasks record the one the data's manifests name (``--bpe-record``),
 fairseq-train saves it in the checkpoint's ``cfg.task``, and the hub encodes text through it; where no
-BPE is known, text is refused instead of becoming ``<unk>``."""
+BPE is known, text is refused instead of becoming ``<unk>``. The same checkpoint, its ``pooling`` option
+removed, stands for one saved before ``--pooling`` existed."""
 import json
 import os
 import re
@@ -127,3 +128,18 @@ def test_checkpoint_without_a_record_refuses_text_until_given_a_bpe(pretrained, 
     expected = _expected_tokens(hub, pretrained["bpe"], SENTENCE)
     assert torch.equal(given.encode(SENTENCE), expected) and torch.equal(from_data.encode(SENTENCE), expected)
     assert np.isfinite(given.encode_text(SENTENCE).numpy()).all()
+
+
+@pytest.mark.slow
+def test_checkpoint_saved_before_pooling_existed_pools_the_first_position(pretrained, tmp_path):
+    from unimo_plugin.models import UnimoModel
+
+    state = torch.load(pretrained["checkpoint"], map_location="cpu")
+    assert state["cfg"]["model"]["pooling"] == "first"
+    del state["cfg"]["model"]["pooling"]  # as saved before --pooling existed
+    torch.save(state, tmp_path / "old.pt")
+    old = UnimoModel.from_pretrained(str(tmp_path), "old.pt", data_name_or_path=pretrained["data"])
+    new = UnimoModel.from_pretrained(str(pretrained["checkpoint"].parent), "checkpoint_last.pt",
+                                     data_name_or_path=pretrained["data"])
+    assert old.model.cfg.pooling == "first"
+    torch.testing.assert_close(old.encode_text(SENTENCE), new.encode_text(SENTENCE))

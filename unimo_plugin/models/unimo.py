@@ -475,6 +475,7 @@ def _unset_to(args, **sizes):
 def unimo_base(args):
     _unset_to(args, encoder_layers=12, encoder_embed_dim=768, encoder_ffn_embed_dim=3072, encoder_attention_heads=12,
               max_positions=512)
+    _unset_to(args, pooling="first")  # checkpoints saved before --pooling existed pooled the first position
 
 
 @register_model_architecture("unimo", "unimo_large")
