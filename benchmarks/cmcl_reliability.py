@@ -6,11 +6,12 @@ retrieval on the held-out test split.
 from which the CMCL loss stays below chance - 0.1 until the end; chance is the loss of equal scores
 (``cmcl_chance``, about ln 129 for 64 pairs with 2 hard negatives). "never" if it does not.
 
-Recipes: ``demo`` is scripts/demo.sh's pretraining (CMCL weight 10, the criterion's default);
-``before`` is the same at CMCL weight 1, which the demo ran before and which sat at chance for
-hundreds of updates.
+Recipes: ``demo`` is scripts/demo.sh's pretraining (CMCL weight 10, the criterion's default, and
+``--pooling mean``); ``first`` is the same with the pooled ``<s>`` and ``[IMG]`` of the first position
+(UNIMO's pooling, the demo's before); ``before`` is ``first`` at CMCL weight 1, which the demo ran before
+that and which sat at chance for hundreds of updates.
 
-    python benchmarks/cmcl_reliability.py --recipes before demo --seeds 1 2 3 --updates 400
+    python benchmarks/cmcl_reliability.py --recipes before first demo --seeds 1 2 3 --updates 400
     python benchmarks/cmcl_reliability.py --recipes demo --seeds 1 --updates 200   # a quick look
 
 Finished runs (their logs under --work) are reused, so seeds can be run apart and the table printed
@@ -33,7 +34,8 @@ MARGIN = 0.1
 
 RECIPES = {
     "demo": DEMO,
-    "before": DEMO + ["--cmcl-weight", "1"],
+    "first": DEMO + ["--pooling", "first"],
+    "before": DEMO + ["--pooling", "first", "--cmcl-weight", "1"],
 }
 
 

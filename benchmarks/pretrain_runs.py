@@ -9,7 +9,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN = os.path.join(REPO, "unimo_plugin")
 
 # scripts/demo.sh's pretraining options, less data, seed, schedule length and output
-DEMO = ("--task unimo_pretrain --criterion unimo_pretrain --arch unimo_tiny --region-feature-dim 512 "
+DEMO = ("--task unimo_pretrain --criterion unimo_pretrain --arch unimo_tiny --pooling mean --region-feature-dim 512 "
         "--max-regions-per-image 10 --modality-ratios text:1,image:1,pair:4 --batch-size 64 --max-tokens 8000 "
         "--max-regions 4000 --cmcl-negatives 2 --cmcl-retrieved-images 0 --cmcl-retrieved-texts 0 "
         "--optimizer adam --adam-betas (0.9,0.98) --lr 1e-3 --lr-scheduler inverse_sqrt --warmup-updates 100 "

@@ -33,10 +33,12 @@ if [ ! -f "$PAIRS/train.cmcl.manifest.json" ]; then
 fi
 
 # CMCL weighs 10x the other objectives (the criterion's default --cmcl-weight): at 1 it sat at chance for
-# 400 updates and more, as benchmarks/cmcl_reliability.py shows per seed.
+# 400 updates and more, as benchmarks/cmcl_reliability.py shows per seed. --pooling mean: trained from
+# scratch, a pooled <s> reads colour alone and never the sizes, shapes and positions the captions also name
+# (benchmarks/cmcl_probe.py); the mean of the states holds every word from the start.
 rm -rf "$WORK/checkpoints"
 fairseq-train "$DATA" --user-dir unimo_plugin --task unimo_pretrain --criterion unimo_pretrain \
-    --arch unimo_tiny --region-feature-dim 512 --max-regions-per-image 10 \
+    --arch unimo_tiny --pooling mean --region-feature-dim 512 --max-regions-per-image 10 \
     --modality-ratios text:1,image:1,pair:4 --batch-size 64 --max-tokens 8000 --max-regions 4000 \
     --cmcl-negatives 2 --cmcl-retrieved-images 0 --cmcl-retrieved-texts 0 \
     --optimizer adam --adam-betas '(0.9,0.98)' --lr 1e-3 --lr-scheduler inverse_sqrt --warmup-updates 100 \
