@@ -8,7 +8,7 @@ import pytest
 
 from unimo_plugin.cli.shared_args import add_bpe_args, bpe_config
 from unimo_plugin.common.artifacts import write_manifest
-from unimo_plugin.formats.bpe import BpeTokenizer, build_recorded_bpe, bpe_record, recorded_bpe
+from unimo_plugin.formats.bpe import BpeTokenizer, bpe_record, build_recorded_bpe, recorded_bpe
 from unimo_plugin.testing.labeled_data import make_bpe
 
 

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from unimo_plugin.data.cmcl_batch import CmclBatch
-from unimo_plugin.models.packing import (ROW_MULTIPLE, distinct, packed_attention_mask, packed_positions,
-                                         plan_packing)
+from unimo_plugin.models.packing import ROW_MULTIPLE, distinct, packed_attention_mask, packed_positions, plan_packing
 from unimo_plugin.models.unimo import UnimoModel
 from unimo_plugin.testing.tiny_models import build_unimo, random_regions, random_text
 
