@@ -97,14 +97,20 @@ def cmcl_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, batch: CmclBatch,
     scores = torch.cat([image_to_text, text_to_image, side], dim=1) / tau
     positive = torch.cat([is_self, torch.zeros_like(is_self), batch.candidate_positive], dim=1)
     valid = torch.cat([all_valid & (is_self | ~same_image), all_valid & ~same_image, batch.candidate_valid], dim=1)
-    positive = positive & valid
+    return CmclLoss(*_score_candidates(scores, valid, positive & valid))
+
+
+def _score_candidates(scores, valid, positive):
+    """Per row of candidate ``scores``: -log of the positives' share of the softmax over the valid
+    candidates, whether the best valid candidate is a positive, and that loss at equal scores; each
+    summed over the rows."""
     neg_inf = torch.finfo(scores.dtype).min
     loss = torch.logsumexp(scores.masked_fill(~valid, neg_inf), dim=1) \
         - torch.logsumexp(scores.masked_fill(~positive, neg_inf), dim=1)
     best = scores.masked_fill(~valid, neg_inf).argmax(dim=1)
     correct = positive.gather(1, best[:, None]).sum()
     chance = (valid.sum(1).float().log() - positive.sum(1).float().log()).sum()
-    return CmclLoss(loss.sum(), correct, chance)
+    return loss.sum(), correct, chance
 
 
 class HardNegativeLoss(NamedTuple):
@@ -136,9 +142,5 @@ def hard_negative_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, batch: C
     scores = torch.cat([pair, side], dim=1)[rows] / tau
     valid = torch.cat([torch.ones_like(rows[:, None]), batch.candidate_valid], dim=1)[rows]
     positive = torch.cat([torch.ones_like(rows[:, None]), batch.candidate_positive & batch.candidate_valid], 1)[rows]
-    neg_inf = torch.finfo(scores.dtype).min
-    loss = torch.logsumexp(scores.masked_fill(~valid, neg_inf), dim=1) \
-        - torch.logsumexp(scores.masked_fill(~positive, neg_inf), dim=1)
-    correct = positive.gather(1, scores.masked_fill(~valid, neg_inf).argmax(dim=1, keepdim=True)).sum()
-    chance = (valid.sum(1).float().log() - positive.sum(1).float().log()).sum()
-    return HardNegativeLoss(loss.sum(), correct, int(rows.sum()), chance)
+    loss, correct, chance = _score_candidates(scores, valid, positive)
+    return HardNegativeLoss(loss, correct, int(rows.sum()), chance)

@@ -402,10 +402,10 @@ class UnimoModel(BaseFairseqModel):
         mask = packed_attention_mask(packing, lengths, device=real.device)
         states = self._run_layers(rows.view(packing.rows, packing.row_length, -1), mask).flatten(0, 1)
         if self.cfg.pooling == "mean":  # each sequence's states summed, over its real length
-            sequence = torch.repeat_interleave(torch.arange(len(lengths), device=real.device),
-                                               torch.tensor(lengths, device=real.device))
+            counts = torch.tensor(lengths, device=real.device)
+            sequence = torch.repeat_interleave(torch.arange(len(lengths), device=real.device), counts)
             read = states.new_zeros(len(lengths), states.size(-1)).index_add(0, sequence, states[positions])
-            read = read / torch.tensor(lengths, device=real.device, dtype=read.dtype)[:, None]
+            read = read / counts.to(read.dtype)[:, None]
         else:
             read = states[positions[np.cumsum([0] + lengths[:-1])]]  # each sequence's first position: [IMG] or <s>
         pooled_images = self.image_pooler(read[:len(images)])
