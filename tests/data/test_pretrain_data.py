@@ -1,5 +1,6 @@
 """unimo_pretrain data: objectives per sample, collaters per modality, batching, determinism."""
 import os
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ import torch
 from unimo_plugin.common.artifacts import manifest_path
 from unimo_plugin.data.cmcl_batch import CmclBatch
 from unimo_plugin.data.object_tags import ObjectTagger, tag_source
-from unimo_plugin.data.pretrain.corpus import Objectives
+from unimo_plugin.data.pretrain.corpus import Objectives, PretrainCorpus
+from unimo_plugin.data.pretrain.modality_mix import ModalityMixDataset
 from unimo_plugin.data.region_masking import choose_masked_regions
 from unimo_plugin.data.token_masking import mask_tokens, seq2seq_example, split_fragment
 from unimo_plugin.formats import cmcl_sidecars
@@ -140,6 +142,45 @@ def test_ratios_and_budgets(data_dir):
         make_task(data_dir, modality_ratios="video:1")
     with pytest.raises(ValueError, match="more than --max-tokens"):
         mix.batch_by_size(indices, max_tokens=5)
+
+
+class _Lengths(PretrainCorpus):
+    """A corpus of texts of the given lengths, for batching alone."""
+
+    def __init__(self, sizes, batch_by_length):
+        self.sizes = self.batch_tokens = np.asarray(sizes)
+        self.batch_regions = np.zeros(len(sizes), np.int64)
+        self.batch_by_length = batch_by_length
+
+    def __len__(self):
+        return len(self.sizes)
+
+
+def _mix_of_lengths():
+    rng = np.random.default_rng(0)
+    corpora = OrderedDict(text=_Lengths(rng.integers(5, 30, 400), True), pair=_Lengths(rng.integers(5, 30, 400), False))
+    return ModalityMixDataset(corpora, ratios=[1, 1], seed=1)
+
+
+def test_cmcl_pair_batches_mix_caption_lengths(data_dir):
+    """Same-length pair batches let CMCL tell a caption from its paraphrases by length alone; other
+    corpora batch by length (tight batches)."""
+    assert not make_task(data_dir, cmcl=True)[1].corpora["pair"].batch_by_length
+    assert make_task(data_dir, cmcl=False)[1].corpora["pair"].batch_by_length
+    mix = _mix_of_lengths()
+    spread = {"text": [], "pair": []}
+    for batch in mix.batch_by_size(mix.ordered_indices(), max_tokens=300):
+        corpus = mix.names[int(np.searchsorted(mix.draw_offsets, batch[0], side="right")) - 1]
+        spread[corpus].append(np.ptp(mix.sizes[batch]))
+    assert np.mean(spread["pair"]) > 15 and max(spread["text"]) <= 3
+
+
+def test_batches_change_every_epoch():
+    mix = _mix_of_lengths()
+    first = {tuple(mix.draw[batch]) for batch in mix.batch_by_size(mix.ordered_indices(), max_tokens=300)}
+    mix.set_epoch(2)
+    second = {tuple(mix.draw[batch]) for batch in mix.batch_by_size(mix.ordered_indices(), max_tokens=300)}
+    assert len(first & second) < 0.05 * len(first)
 
 
 def test_sidecar_round_trip_and_mismatch(data_dir, tmp_path):

@@ -34,11 +34,16 @@ class PretrainCorpus(FairseqDataset):
     sample's passes compute, every pass included), ``packed_tokens`` and ``packed_regions`` (the
     part of those that packed passes compute, which a batch sums instead of padding to its largest
     sample: CMCL's single-modal passes; None where there is none) and ``positions`` (text tokens +
-    regions of the joint pass, for ``--modality-ratios by-tokens``)."""
+    regions of the joint pass, for ``--modality-ratios by-tokens``).
+
+    ``batch_by_length`` False makes a corpus's batches random draws instead of runs of samples of
+    one length: a contrastive loss over a batch of same-length texts can tell them from its other
+    candidates (paraphrases, retrieved texts) by length alone."""
 
     modality: Optional[str] = None
     objectives: Objectives
     epoch = 1
+    batch_by_length = True
     packed_tokens: Optional[np.ndarray] = None
     packed_regions: Optional[np.ndarray] = None
 

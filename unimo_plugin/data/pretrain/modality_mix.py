@@ -127,10 +127,14 @@ class ModalityMixDataset(FairseqDataset):
         return False  # each epoch draws a new sample of the corpora
 
     def ordered_indices(self) -> np.ndarray:
-        """This epoch's draw, corpus by corpus, sorted by size within the corpus (for tight batches)."""
-        sizes = self.sizes
-        runs = [np.arange(start, end) for start, end in zip(self.draw_offsets[:-1], self.draw_offsets[1:])]
-        return np.concatenate([run[np.argsort(sizes[run], kind="stable")] for run in runs])
+        """This epoch's draw, corpus by corpus, shuffled per (seed, epoch) and, for a corpus that
+        batches by length, then sorted by size (tight batches whose members change every epoch)."""
+        sizes, rng = self.sizes, np.random.default_rng([self.seed, self.epoch, 1])
+        ordered = []
+        for name, start, end in zip(self.names, self.draw_offsets[:-1], self.draw_offsets[1:]):
+            run = start + rng.permutation(end - start)
+            ordered.append(run[np.argsort(sizes[run], kind="stable")] if self.corpora[name].batch_by_length else run)
+        return np.concatenate(ordered)
 
     def filter_indices_by_size(self, indices: np.ndarray,
                                max_sizes: Union[None, int, float, Sequence[int]]) -> Tuple[np.ndarray, List[int]]:
@@ -190,7 +194,7 @@ class ModalityMixDataset(FairseqDataset):
 
     def _batch_packed(self, indices, joint_tokens, joint_regions, packed_tokens, packed_regions, max_tokens,
                       max_sentences, multiple):
-        """Consecutive runs of ``indices`` (sorted by length), each as long as its computed tokens
+        """Consecutive runs of ``indices``, each as long as its computed tokens
         (samples x the longest joint text + the packed texts) and regions (likewise) fit the budgets,
         or ``max_sentences``; a run cut short by the budget is cut to a multiple of ``multiple``
         (fairseq's --required-batch-size-multiple) unless shorter, its rest starting the next.

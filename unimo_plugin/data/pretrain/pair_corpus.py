@@ -58,6 +58,7 @@ class PairCorpusDataset(PretrainCorpus):
         self.max_regions, self.max_caption_tokens = max_regions, max_caption_tokens
         self.cmcl, self.sidecars, self.limits = cmcl, sidecars, limits
         self.tagger = tagger
+        self.batch_by_length = not cmcl  # CMCL's in-batch negatives must not share their anchor's length
         if tagger is not None:
             tagger.check_classes(store.num_classes, f"region store {store.path}")
         text_size = lambda sizes: np.minimum(np.asarray(sizes), max_caption_tokens) + 1  # noqa: E731  <s> w.. </s>
