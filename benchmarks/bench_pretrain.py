@@ -3,7 +3,7 @@ objective, the share of computed FLOPs spent on padding, and the data loader alo
 
 All steps see the same image-text batches of a synthetic corpus (2048-d regions, captions of varied
 length, CMCL sidecars with K hard negatives) built with the project's own writers, batched as the task
-batches them (sorted by length, then shuffled):
+batches them (pair batches are random draws of the pairs, as CMCL needs them):
 
   (a) fairseq's RobertaModel + masked LM loss on the captions' tokens (the batch's own masking)
   (b) unimo, masked LM only, on the same caption tokens (text-only input)
@@ -92,7 +92,7 @@ def build_roberta(task, dims):
 
 
 def first_batches(task, n, pairs):
-    """``n`` batches as training reads them: batched by length, in fairseq's shuffled batch order."""
+    """``n`` batches as training reads them: random draws of the pairs (see ModalityMixDataset.ordered_indices)."""
     dataset = task.datasets["train"]
     itr = task.get_batch_iterator(dataset, max_sentences=pairs, seed=1, epoch=1).next_epoch_itr(shuffle=True)
     return [batch for _, batch in zip(range(n), itr)]
