@@ -12,7 +12,9 @@ from unimo_plugin.common.artifacts import read_manifest
 from unimo_plugin.formats.caption_sets import read_caption_records
 from unimo_plugin.formats.cmcl_candidates import read_cmcl_raw, text_key
 from unimo_plugin.preprocess.cmcl.scene_graph.parse import SceneGraphParser
+from unimo_plugin.preprocess.cmcl.scene_graph.rewrite import KINDS, swaps
 from unimo_plugin.preprocess.cmcl.scene_graph.run import rewrite_split
+from unimo_plugin.preprocess.cmcl.scene_graph.vocabulary import Vocabulary
 from unimo_plugin.testing.commands import REPO_ROOT, run_cli
 
 SCRIPT = os.path.join(REPO_ROOT, "data_scripts", "rewrite_captions.py")
@@ -67,9 +69,10 @@ def test_cli_writes_negatives_levels_and_statistics(pairs, cli_output):
     for caption_items in items:
         for item in caption_items:
             swap = item["swapped"]
-            assert swap["kind"] in ("object", "attribute", "relation") and swap["from"] != swap["to"]
-            multi_word = len(swap["from"].split()) > 1 or len(swap["to"].split()) > 1
-            assert item["level"] == ("phrase" if multi_word else "word")
+            assert swap["kind"] in KINDS and swap["from"] != swap["to"]
+            parts = swap["from"].split(" | ") + swap["to"].split(" | ")
+            assert len(parts) == (4 if swap["kind"] == "exchange" else 2)
+            assert item["level"] == ("phrase" if any(len(part.split()) > 1 for part in parts) else "word")
     stats = read_manifest(output)["run"]["stats"]
     assert (stats["captions"], stats["rewritten"], stats["negatives"]) == (12, 10, 40)
     assert (stats["empty"], stats["unparsable"], stats["nothing_swappable"]) == (1, 1, 0)
@@ -101,7 +104,12 @@ def test_each_rewrite_changes_one_scene_graph_element(pairs, cli_output):
             after = [(s.kind, s.key, s.tag) for s in rewritten.slots]
             assert len(before) == len(after), (caption["text"], item)
             changed = [i for i, (b, a) in enumerate(zip(before, after)) if b != a]
-            if item["swapped"]["type"] == "phrase":  # a whole noun phrase: its words, of the same kinds and forms
+            if item["swapped"]["kind"] == "exchange":  # two phrases trade one element: the words trade places
+                assert len(changed) == 2 and len({graph.slots[i].phrase for i in changed}) == 2, (caption, item)
+                i, j = changed
+                assert before[i][0] == before[j][0] and (after[i][1], after[j][1]) == (before[j][1], before[i][1])
+                assert (after[i][2], after[j][2]) == (before[i][2], before[j][2])  # each noun keeps its number
+            elif item["swapped"]["type"] == "phrase":  # a whole noun phrase: its words, of the same kinds and forms
                 assert changed and all(before[i][0] == after[i][0] and before[i][2] == after[i][2] for i in changed)
                 assert len({graph.slots[i].phrase for i in changed}) == 1, (caption["text"], item)
                 i = changed[-1]
@@ -154,6 +162,31 @@ def test_sharded_then_merged_equals_unsharded_and_resumes(pairs, tmp_path):
     assert all(r.skipped for r in again.runs) and again.parsed == 0
     with pytest.raises(ValueError, match="made with other option seed: 7, this run 8.*--overwrite"):
         rewrite_split(pairs, "tiny", output=whole, per_caption=PER_CAPTION, seed=8)
+
+
+def test_exchanges_trade_only_what_changes_the_meaning():
+    """Two phrases trade an attribute of one type or their nouns; not where the caption says the same
+    in another order, not between phrases that differ in what they specify, not interchangeable words."""
+    images = {"a": ["a small red circle is above a large blue square.", "a little red circle above a big blue square."],
+              "b": ["a red circle and a blue circle.", "two circles."], "c": ["a red circle and a blue glass circle."],
+              "d": ["a big red circle above a large blue square.", "a large green star.", "a big green star."],
+              "e": ["a big yellow triangle.", "a large yellow triangle."]}
+    corpus = [text for texts in images.values() for text in texts]
+    graphs = SceneGraphParser().parse(corpus)
+    vocabulary = Vocabulary.build(graphs, [image for image, texts in images.items() for _ in texts])
+
+    def exchanges(text):
+        i = corpus.index(text)
+        drawn = [option.draw(None) for option in swaps(text, graphs[i], vocabulary).get("exchange", [])]
+        return {(text[:d[0]] + d[3] + text[d[1]:], d[4]["type"]) for d in drawn if d is not None}
+    assert exchanges(corpus[0]) == {("a large red circle is above a small blue square.", "size"),
+                                    ("a small blue circle is above a large red square.", "colour"),
+                                    ("a small red square is above a large blue circle.", "noun")}
+    assert exchanges("a red circle and a blue circle.") == set()  # "a blue circle and a red circle" says the same
+    assert exchanges("a red circle and a blue glass circle.") == set()  # is the red circle glass? not said
+    assert "big" in vocabulary.compatible["attribute"].get("large", ())
+    assert exchanges("a big red circle above a large blue square.") == {  # big/large are not traded
+        ("a big blue circle above a large red square.", "colour"), ("a big red square above a large blue circle.", "noun")}
 
 
 def test_vocabulary_from_another_split(pairs, tmp_path):

@@ -8,7 +8,7 @@ list of:
   ``images`` (retrieved images), ``negatives`` (every hard negative);
 - ``negatives:FILTER``: the negatives whose metadata (``{split}.cmcl.negatives.meta.jsonl``) FILTER
   names: a level (``sentence``: TF-IDF retrieved captions; ``phrase``, ``word``: scene-graph rewrites),
-  a kind (``retrieved``, ``object``, ``attribute``, ``relation``), ``LEVEL/KIND`` (``word/attribute``)
+  a kind (``retrieved``, ``object``, ``attribute``, ``relation``, ``exchange``), ``LEVEL/KIND`` (``word/attribute``)
   or ``KIND/TYPE`` (``relation/position``, ``attribute/colour``, ``object/phrase``).
 
 E.g. ``negatives:sentence,negatives:phrase,paraphrases``: TF-IDF negatives, phrase-level rewrites and
@@ -24,7 +24,7 @@ from ..formats.cmcl_sidecars import KINDS
 
 SIDECAR_KINDS = KINDS  # paraphrases, negatives, texts, images
 LEVELS = ("sentence", "phrase", "word")
-SWAP_KINDS = ("retrieved", "object", "attribute", "relation")
+SWAP_KINDS = ("retrieved", "object", "attribute", "relation", "exchange")
 SYNTAX = ("all, none, or a comma-separated list of paraphrases, texts, images, negatives and negatives:FILTER "
           f"(FILTER: a level {'|'.join(LEVELS)}, a kind {'|'.join(SWAP_KINDS)}, LEVEL/KIND or KIND/TYPE)")
 

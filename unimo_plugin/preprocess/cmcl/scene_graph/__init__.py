@@ -7,8 +7,8 @@ split as one sharded run.
 
 Each caption is parsed into a scene graph (spaCy + SceneGraphParser): noun phrases (a head noun and its
 modifiers), relations (verbs, prepositions and phrasal prepositions linking two phrases) and places in
-the picture ("at the top"). A negative swaps ONE element, so that it stays well-formed and is false of
-the image rather than merely less precise:
+the picture ("at the top"). A negative swaps ONE element (or trades two of one kind between two
+phrases), so that it stays well-formed and is false of the image rather than merely less precise:
 
 - an attribute for another of the same type (colour by colour, size by size), never one the corpus uses
   for the same thing ("big"/"large");
@@ -17,6 +17,8 @@ the image rather than merely less precise:
   plain noun phrase for another of the same attribute types ("a small red circle" -> "a large blue star");
 - a preposition for one that contradicts it (left/right, above/below, on/under, in front of/behind),
   never for one it implies ("near", "next to", "by"); a verb for another verb; a place for its opposite.
+- or two noun phrases trade an attribute of one type or their nouns ("a small red circle above a large
+  blue square" -> "a small blue circle above a large red square"), where that changes what is said.
 
 Nouns keep their number and verbs their form (lemminflect, or the form the corpus itself uses), and an
 "a"/"an" before the swapped words is made to agree with them.

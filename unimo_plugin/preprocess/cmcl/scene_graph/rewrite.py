@@ -11,6 +11,7 @@ from .vocabulary import PhraseView
 
 _CONSONANT_SOUND = ("uni", "use", "usu", "ute", "uti", "eu", "ewe", "one", "once")
 _VOWEL_SOUND = ("hour", "honest", "honor", "honour", "heir")
+KINDS = ("object", "attribute", "relation", "exchange")
 DRAWS_PER_NEGATIVE = 8  # a caption gets up to k negatives from up to 8 k draws
 
 
@@ -44,8 +45,9 @@ class Swap:
         self.kind, self.draw = kind, draw
 
 
-def swaps(graph, vocabulary):
-    """The swaps a caption offers, by kind (object, attribute, relation): those with a replacement."""
+def swaps(text, graph, vocabulary):
+    """The swaps the caption ``text`` offers, by kind (object, attribute, relation, exchange): those with
+    a replacement."""
     by_kind = collections.defaultdict(list)
     views = [PhraseView(graph, phrase, vocabulary.types) for phrase in graph.phrases]
     # "2 rings including a teal ring ...": the phrases of a counted noun are not given another noun
@@ -68,12 +70,71 @@ def swaps(graph, vocabulary):
                 by_kind["object"].append(Swap("object", _phrase_swap(vocabulary, view, instances)))
     for index, _, _ in graph.relations:
         by_kind["relation"].append(Swap("relation", _relation_swap(vocabulary, graph.slots[index])))
+    for exchange in _exchanges(text, views, vocabulary, counted):
+        by_kind["exchange"].append(Swap("exchange", exchange))
     for slot in graph.slots:
         if slot.kind == "position":
             by_kind["relation"].append(Swap("relation", _position_swap(slot)))
     probe = random.Random(0)  # whether a swap has any replacement does not depend on the draw
     available = {kind: [swap for swap in options if swap.draw(probe) is not None] for kind, options in by_kind.items()}
     return {kind: options for kind, options in available.items() if options}
+
+
+def _exchanges(text, views, vocabulary, counted):
+    """Two noun phrases of the caption trading an attribute of one type, or their nouns ("a small red
+    circle above a large blue square" -> "a small blue circle above a large red square"), as SugarCrepe's
+    swap-att / swap-obj negatives do. Skipped where the two phrases would still say the same, only in the
+    other order ("a red circle and a blue circle", "a big red circle and a large blue circle"), where the
+    two words are interchangeable in the corpus ("big"/"large") and where a noun is counted or generic."""
+    def same(x, y):  # two phrases that say the same: word for word equal or interchangeable
+        kinds = ["attribute"] * (len(x) - 1) + ["object"]
+        return len(x) == len(y) and all(a == b or b in vocabulary.compatible[k].get(a, ()) for a, b, k in zip(x, y, kinds))
+
+    def changes_meaning(first, second, first_after, second_after):
+        x, y = _instance(first), _instance(second)
+        return not ((same(first_after, x) and same(second_after, y)) or (same(first_after, y) and same(second_after, x)))
+
+    exchanges = []
+    for i, first in enumerate(views):
+        for second in views[i + 1:]:
+            # phrases told apart by another type too ("a red circle", "a blue glass circle") trade no
+            # attributes: whether the red circle is glass is not said, and "a blue circle and a red glass
+            # circle" may be as true
+            same_types = sorted(k for _, k in first.attributes) == sorted(k for _, k in second.attributes)
+            for a, kind in first.attributes if same_types else ():
+                for b, other in second.attributes:
+                    if other != kind or kind in first.repeated_types | second.repeated_types or a.key == b.key or \
+                            b.key in vocabulary.compatible["attribute"].get(a.key, ()):
+                        continue
+                    if changes_meaning(first, second, _instance(first, {a: b.key}), _instance(second, {b: a.key})):
+                        exchanges.append(_exchange(text, (a.start, a.end, a.article, b.text),
+                                                   (b.start, b.end, b.article, a.text), kind))
+            keys = (first.object_key, second.object_key)
+            if None in keys or keys[0] == keys[1] or keys[1] in vocabulary.compatible["object"].get(keys[0], ()) or \
+                    any(k in vocabulary.generic for k in keys) or {first.head.key, second.head.key} & counted:
+                continue
+            if changes_meaning(first, second, _instance(first)[:-1] + keys[1:], _instance(second)[:-1] + keys[:1]):
+                exchanges.append(_exchange(
+                    text, (first.object_start, first.head.end, first.object_article,
+                           vocabulary.object_form(keys[1], first.tag)),
+                    (second.object_start, second.head.end, second.object_article,
+                     vocabulary.object_form(keys[0], second.tag)), "noun"))
+    return exchanges
+
+
+def _exchange(text, first, second, kind_type):
+    """The draw of one exchange: two edits ``(start, end, article, words)``, the first before the second,
+    as one edit from the first's start to the second's end (None where they overlap)."""
+    (start, end, article, words), (start2, end2, article2, words2) = sorted([first, second])
+    if start2 < end:
+        return lambda rng: None
+    between = _rewrite(text[end:end2], start2 - end, end2 - end, article2 - end if article2 >= end else -1, words2)
+    record = {"kind": "exchange", "type": kind_type, "from": f"{text[start:end]} | {text[start2:end2]}",
+              "to": f"{words} | {words2}"}
+
+    def draw(rng):
+        return start, end2, article, words + between, record
+    return draw
 
 
 def _record(kind, kind_type, old, new):
@@ -100,9 +161,11 @@ def _object_swap(vocabulary, view):
     return draw
 
 
-def _instance(view):
-    """A plain noun phrase as the vocabulary's phrase tables key it: its attribute words and its noun."""
-    return tuple(s.key for s, _ in view.attributes) + (view.object_key,)
+def _instance(view, replaced=None):
+    """A plain noun phrase as the vocabulary's phrase tables key it: its attribute words (those of
+    ``replaced`` slots replaced) and its noun."""
+    replaced = replaced or {}
+    return tuple(replaced.get(s, s.key) for s, _ in view.attributes) + (view.object_key,)
 
 
 def _phrase_swap(vocabulary, view, instances):
@@ -142,7 +205,7 @@ def rewrite_caption(text, graph, vocabulary, rng, k, forbidden, plausibility=Non
     rewrite its model finds too unlikely beside the caption is dropped and another drawn. A caption
     whose draws mostly fail gets fewer than ``k`` negatives after ``8 k`` draws.
     """
-    by_kind = swaps(graph, vocabulary) if by_kind is None else by_kind
+    by_kind = swaps(text, graph, vocabulary) if by_kind is None else by_kind
     seen, items = set(forbidden), []
     caption_score = plausibility.score(text) if plausibility is not None else None
     for _ in range(DRAWS_PER_NEGATIVE * k):
@@ -162,8 +225,7 @@ def rewrite_caption(text, graph, vocabulary, rng, k, forbidden, plausibility=Non
         if norm in seen or _repeats_word(negative):
             continue
         seen.add(norm)
-        item = {"text": negative, "level": "phrase" if len(record["from"].split()) > 1 or len(words.split()) > 1
-                else "word", "swapped": record}
+        item = {"text": negative, "level": _level(record), "swapped": record}
         if plausibility is not None:
             delta = plausibility.score(negative) - caption_score
             item["lm_delta"] = round(delta, 3)
@@ -176,6 +238,13 @@ def rewrite_caption(text, graph, vocabulary, rng, k, forbidden, plausibility=Non
                 stats["caption_preferred"] += 1.0 if delta < 0 else 0.5 if delta == 0 else 0.0
         items.append(item)
     return items
+
+
+def _level(record):
+    """"phrase" when a replaced element or its replacement spans several words, else "word"."""
+    parts = [part for side in ("from", "to") for part in record[side].split(" | ")] \
+        if record["kind"] == "exchange" else [record["from"], record["to"]]
+    return "phrase" if any(len(part.split()) > 1 for part in parts) else "word"
 
 
 def true_captions_by_image(captions):
@@ -196,7 +265,7 @@ def caption_negatives(index, caption, graph, vocabulary, per_caption, seed, true
         return [], "empty"
     if graph.entities == 0:
         return [], "unparsable"
-    by_kind = swaps(graph, vocabulary)
+    by_kind = swaps(caption["text"], graph, vocabulary)
     if not by_kind:
         return [], "nothing_swappable"
     rng = random.Random(f"{seed}:{index}:{caption['caption_id']}")

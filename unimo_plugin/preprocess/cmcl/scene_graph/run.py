@@ -15,9 +15,9 @@ from ....common.ngram_lm import NgramLM
 from ....common.sharded_run import ShardedRun
 from ....formats.caption_sets import captions_path, read_caption_records
 from ....formats.cmcl_candidates import cmcl_raw_path, concatenate_cmcl_raw, write_cmcl_raw
-from .parse import DEFAULT_SPACY_MODEL, KINDS, parse_captions
+from .parse import DEFAULT_SPACY_MODEL, parse_captions
 from .plausibility import CALIBRATION_CAPTIONS, CALIBRATION_DRAWS, MODELS, Plausibility, calibrate_band
-from .rewrite import caption_negatives, rewrite_caption, true_captions_by_image
+from .rewrite import KINDS, caption_negatives, rewrite_caption, true_captions_by_image
 from .vocabulary import Vocabulary, vocabulary_split
 
 CONTENT = "negatives/scene_graph"
