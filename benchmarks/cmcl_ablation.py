@@ -8,6 +8,7 @@ updates on the sample data, from one data directory, with the CMCL negatives ``-
     word       (d) + word-level scene-graph rewrites
     all        (e) every hard negative (sentence + phrase + word)
     all+para   (f) every hard negative + paraphrase positives
+    exchange   (g) exchange rewrites only (two phrases of the caption trading an attribute or their nouns)
 
 (b)-(d) each add one level to the in-batch negatives; every recipe but (a) draws the same number of hard
 negatives per pair (``--negatives``, the demo's 2). Each run is then evaluated: zero-shot retrieval R@1/R@5
@@ -69,6 +70,7 @@ RECIPES = {
     "word": ("(d) + word rewrites", "negatives:word"),
     "all": ("(e) all negatives", "negatives"),
     "all+para": ("(f) all + paraphrases", "negatives,paraphrases"),
+    "exchange": ("(g) + exchanges only", "negatives:exchange"),
 }
 SWAP_CATEGORIES = ("replace-att", "replace-obj", "replace-rel", "swap-att", "swap-obj")
 
