@@ -186,7 +186,8 @@ def test_exchanges_trade_only_what_changes_the_meaning():
     assert exchanges("a red circle and a blue glass circle.") == set()  # is the red circle glass? not said
     assert "big" in vocabulary.compatible["attribute"].get("large", ())
     assert exchanges("a big red circle above a large blue square.") == {  # big/large are not traded
-        ("a big blue circle above a large red square.", "colour"), ("a big red square above a large blue circle.", "noun")}
+        ("a big blue circle above a large red square.", "colour"),
+        ("a big red square above a large blue circle.", "noun")}
 
 
 def test_vocabulary_from_another_split(pairs, tmp_path):

@@ -88,11 +88,12 @@ def _exchanges(text, views, vocabulary, counted):
     two words are interchangeable in the corpus ("big"/"large") and where a noun is counted or generic."""
     def same(x, y):  # two phrases that say the same: word for word equal or interchangeable
         kinds = ["attribute"] * (len(x) - 1) + ["object"]
-        return len(x) == len(y) and all(a == b or b in vocabulary.compatible[k].get(a, ()) for a, b, k in zip(x, y, kinds))
+        return len(x) == len(y) and all(a == b or b in vocabulary.compatible[kind].get(a, ())
+                                        for a, b, kind in zip(x, y, kinds))
 
     def changes_meaning(first, second, first_after, second_after):
         x, y = _instance(first), _instance(second)
-        return not ((same(first_after, x) and same(second_after, y)) or (same(first_after, y) and same(second_after, x)))
+        return not (same(first_after, x) and same(second_after, y) or same(first_after, y) and same(second_after, x))
 
     exchanges = []
     for i, first in enumerate(views):
