@@ -62,9 +62,7 @@ def swaps(text, graph, vocabulary):
         if view.head_type:
             by_kind["attribute"].append(Swap("attribute", _attribute_swap(vocabulary, view.head, view.head_type, (),
                                                                           noun=True)))
-        generic = view.object_key is None or view.object_key in vocabulary.generic or \
-            view.head.key in vocabulary.generic or view.head.key in counted
-        if not generic:
+        if _noun_swappable(view, vocabulary, counted):
             by_kind["object"].append(Swap("object", _object_swap(vocabulary, view)))
             if view.signature:
                 by_kind["object"].append(Swap("object", _phrase_swap(vocabulary, view, instances)))
@@ -80,12 +78,18 @@ def swaps(text, graph, vocabulary):
     return {kind: options for kind, options in available.items() if options}
 
 
+def _noun_swappable(view, vocabulary, counted):
+    """Whether a phrase's noun may be replaced: a specific noun, neither generic nor counted."""
+    return not (view.object_key is None or view.object_key in vocabulary.generic or
+                view.head.key in vocabulary.generic or view.head.key in counted)
+
+
 def _exchanges(text, views, vocabulary, counted):
     """Two noun phrases of the caption trading an attribute of one type, or their nouns ("a small red
     circle above a large blue square" -> "a small blue circle above a large red square"), as SugarCrepe's
-    swap-att / swap-obj negatives do. Skipped where the two phrases would still say the same, only in the
-    other order ("a red circle and a blue circle", "a big red circle and a large blue circle"), where the
-    two words are interchangeable in the corpus ("big"/"large") and where a noun is counted or generic."""
+    swap-att / swap-obj negatives do, as draws. Skipped where the two phrases would still say the same,
+    word for word or with words the corpus uses interchangeably ("a red circle and a blue circle", "big"
+    for "large"), and where a noun is counted or generic."""
     def same(x, y):  # two phrases that say the same: word for word equal or interchangeable
         kinds = ["attribute"] * (len(x) - 1) + ["object"]
         return len(x) == len(y) and all(a == b or b in vocabulary.compatible[kind].get(a, ())
@@ -95,7 +99,7 @@ def _exchanges(text, views, vocabulary, counted):
         x, y = _instance(first), _instance(second)
         return not (same(first_after, x) and same(second_after, y) or same(first_after, y) and same(second_after, x))
 
-    exchanges = []
+    edits = []  # (edit in the first phrase, edit in the second, type)
     for i, first in enumerate(views):
         for second in views[i + 1:]:
             # phrases told apart by another type too ("a red circle", "a blue glass circle") trade no
@@ -104,31 +108,29 @@ def _exchanges(text, views, vocabulary, counted):
             same_types = sorted(k for _, k in first.attributes) == sorted(k for _, k in second.attributes)
             for a, kind in first.attributes if same_types else ():
                 for b, other in second.attributes:
-                    if other != kind or kind in first.repeated_types | second.repeated_types or a.key == b.key or \
-                            b.key in vocabulary.compatible["attribute"].get(a.key, ()):
-                        continue
-                    if changes_meaning(first, second, _instance(first, {a: b.key}), _instance(second, {b: a.key})):
-                        exchanges.append(_exchange(text, (a.start, a.end, a.article, b.text),
-                                                   (b.start, b.end, b.article, a.text), kind))
-            keys = (first.object_key, second.object_key)
-            if None in keys or keys[0] == keys[1] or keys[1] in vocabulary.compatible["object"].get(keys[0], ()) or \
-                    any(k in vocabulary.generic for k in keys) or {first.head.key, second.head.key} & counted:
+                    if other == kind and kind not in first.repeated_types and \
+                            changes_meaning(first, second, _instance(first, {a: b.key}), _instance(second, {b: a.key})):
+                        edits.append(((a.start, a.end, a.article, b.text), (b.start, b.end, b.article, a.text), kind))
+            if not (_noun_swappable(first, vocabulary, counted) and _noun_swappable(second, vocabulary, counted)):
                 continue
+            keys = (first.object_key, second.object_key)
             if changes_meaning(first, second, _instance(first)[:-1] + keys[1:], _instance(second)[:-1] + keys[:1]):
-                exchanges.append(_exchange(
-                    text, (first.object_start, first.head.end, first.object_article,
-                           vocabulary.object_form(keys[1], first.tag)),
-                    (second.object_start, second.head.end, second.object_article,
-                     vocabulary.object_form(keys[0], second.tag)), "noun"))
+                edits.append(((first.object_start, first.head.end, first.object_article,
+                               vocabulary.object_form(keys[1], first.tag)),
+                              (second.object_start, second.head.end, second.object_article,
+                               vocabulary.object_form(keys[0], second.tag)), "noun"))
+    exchanges = []
+    for one, other, kind_type in edits:
+        first, second = sorted([one, other])
+        if second[0] >= first[1]:  # the two edits do not overlap
+            exchanges.append(_exchange(text, first, second, kind_type))
     return exchanges
 
 
 def _exchange(text, first, second, kind_type):
     """The draw of one exchange: two edits ``(start, end, article, words)``, the first before the second,
-    as one edit from the first's start to the second's end (None where they overlap)."""
-    (start, end, article, words), (start2, end2, article2, words2) = sorted([first, second])
-    if start2 < end:
-        return lambda rng: None
+    as one edit from the first's start to the second's end."""
+    (start, end, article, words), (start2, end2, article2, words2) = first, second
     between = _rewrite(text[end:end2], start2 - end, end2 - end, article2 - end if article2 >= end else -1, words2)
     record = {"kind": "exchange", "type": kind_type, "from": f"{text[start:end]} | {text[start2:end2]}",
               "to": f"{words} | {words2}"}
