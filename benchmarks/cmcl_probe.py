@@ -6,6 +6,8 @@ position, ...), on the first caption of the first ``--images`` training images t
 
   text cosine   mean cosine of the pooled caption and its rewrite: 1.000 means the text embedding does not
                 change when that word does, so no image can score the rewrite below the caption;
+  state cosine  the same of the mean of the final token states, before the pooler (FC + activation): where
+                it is lower than the text cosine, the pooler drops a difference the encoder made;
   accuracy      how often the image scores its caption above the rewrite (the training data's own swaps).
 
 And a linear probe (scikit-learn logistic regression, fit on the single-object training images, scored on
@@ -51,6 +53,17 @@ def rewrite_items(pairs, images):
     return {kind: list(found.values()) for kind, found in sorted(by_kind.items())}
 
 
+@torch.no_grad()
+def mean_states(scorer, texts):
+    """Normalised means of the final token states of ``texts`` (what ``--pooling mean`` feeds the pooler)."""
+    from fairseq.data import data_utils
+
+    tokens = data_utils.collate_tokens([scorer.tokens(t) for t in texts], scorer.dictionary.pad())
+    states, _, extra = scorer.model.extract_features(tokens.to(scorer.device))
+    real = (~extra["padding_mask"]).to(states.dtype)[..., None]
+    return torch.nn.functional.normalize(((states * real).sum(1) / real.sum(1)).float(), dim=-1).cpu()
+
+
 def probe(features, labels, train):
     """Held-out accuracy of a logistic regression on standardised ``features``."""
     from sklearn.linear_model import LogisticRegression
@@ -71,13 +84,15 @@ def main(argv=None):
     model, task = load_checkpoint(args.checkpoint, args.data)
     store = RegionStore(os.path.join(args.data, "pair_regions"))
     scorer = Scorer(model, task, store, max_regions=args.max_regions)
-    print(f"{'rewrite kind':<26} {'items':>5} {'text cosine':>11} {'accuracy':>8}")
+    print(f"{'rewrite kind':<26} {'items':>5} {'text cosine':>11} {'state cosine':>12} {'accuracy':>8}")
     for kind, triples in rewrite_items(os.path.join(args.data, "pairs"), args.images).items():
+        captions, rewrites = [t[0] for t in triples], [t[1] for t in triples]
         with torch.no_grad():
-            cosine = (scorer.texts([t[0] for t in triples]) * scorer.texts([t[1] for t in triples])).sum(1).mean()
+            cosine = (scorer.texts(captions) * scorer.texts(rewrites)).sum(1).mean()
+        states = (mean_states(scorer, captions) * mean_states(scorer, rewrites)).sum(1).mean()
         items = [Item(kind, image, caption, rewrite) for caption, rewrite, image in triples]
         accuracy = score_items(scorer, items, mean_image=False)[0]["all"].accuracy
-        print(f"{kind:<26} {len(triples):>5} {cosine.item():>11.4f} {accuracy:>7.1f}%")
+        print(f"{kind:<26} {len(triples):>5} {cosine.item():>11.4f} {states.item():>12.4f} {accuracy:>7.1f}%")
 
     with open(os.path.join(args.data, "raw", "dataset_sample.json"), encoding="utf-8") as f:
         scenes = json.load(f)["images"]
