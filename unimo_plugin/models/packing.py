@@ -37,11 +37,13 @@ def distinct(*tensors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return arange, arange
     prints = []
     for t in tensors:
-        flat = t.reshape(n, -1).float()
-        if flat.size(1):
-            weights = torch.cos(torch.arange(flat.size(1), device=device, dtype=torch.float32) * 0.6180339887)
-            prints += [flat.sum(1), flat @ weights]
-    prints = torch.nan_to_num(torch.stack(prints, 1), nan=0.0, posinf=1.0, neginf=-1.0)  # sortable
+        # Integer sums of the items' bytes: exact, so equal items get equal prints whatever order the sum
+        # runs in (a float matmul does not: BLAS sums some rows in another order, last bits differ).
+        raw = t.reshape(n, -1).contiguous().view(torch.uint8).long()
+        if raw.size(1):
+            position = torch.arange(1, raw.size(1) + 1, device=device)
+            prints += [raw.sum(1), (raw * position).sum(1), (raw * (position * position % 65521)).sum(1)]
+    prints = torch.stack(prints, 1) if prints else torch.zeros(n, 1, dtype=torch.long, device=device)
     _, group = torch.unique(prints, dim=0, return_inverse=True)
     first_of_group = torch.full((n,), n, device=device, dtype=torch.long).scatter_reduce_(0, group, arange, "amin")
     candidate = first_of_group[group]
