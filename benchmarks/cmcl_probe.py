@@ -6,8 +6,9 @@ position, ...), on the first caption of the first ``--images`` training images t
 
   text cosine   mean cosine of the pooled caption and its rewrite: 1.000 means the text embedding does not
                 change when that word does, so no image can score the rewrite below the caption;
-  state cosine  the same of the mean of the final token states, before the pooler (FC + activation): where
-                it is lower than the text cosine, the pooler drops a difference the encoder made;
+  state cosine  the same of what the pooler (FC + activation) reads, the mean of the final token states
+                (``--pooling mean``) or the ``<s>`` state: where it is lower than the text cosine, the
+                pooler drops a difference the encoder made;
   accuracy      how often the image scores its caption above the rewrite (the training data's own swaps).
 
 And a linear probe (scikit-learn logistic regression, fit on the single-object training images, scored on
@@ -24,7 +25,6 @@ import os
 import sys
 
 import numpy as np
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -53,17 +53,6 @@ def rewrite_items(pairs, images):
     return {kind: list(found.values()) for kind, found in sorted(by_kind.items())}
 
 
-@torch.no_grad()
-def mean_states(scorer, texts):
-    """Normalised means of the final token states of ``texts`` (what ``--pooling mean`` feeds the pooler)."""
-    from fairseq.data import data_utils
-
-    tokens = data_utils.collate_tokens([scorer.tokens(t) for t in texts], scorer.dictionary.pad())
-    states, _, extra = scorer.model.extract_features(tokens.to(scorer.device))
-    real = (~extra["padding_mask"]).to(states.dtype)[..., None]
-    return torch.nn.functional.normalize(((states * real).sum(1) / real.sum(1)).float(), dim=-1).cpu()
-
-
 def probe(features, labels, train):
     """Held-out accuracy of a logistic regression on standardised ``features``."""
     from sklearn.linear_model import LogisticRegression
@@ -87,9 +76,8 @@ def main(argv=None):
     print(f"{'rewrite kind':<26} {'items':>5} {'text cosine':>11} {'state cosine':>12} {'accuracy':>8}")
     for kind, triples in rewrite_items(os.path.join(args.data, "pairs"), args.images).items():
         captions, rewrites = [t[0] for t in triples], [t[1] for t in triples]
-        with torch.no_grad():
-            cosine = (scorer.texts(captions) * scorer.texts(rewrites)).sum(1).mean()
-        states = (mean_states(scorer, captions) * mean_states(scorer, rewrites)).sum(1).mean()
+        cosine = (scorer.texts(captions) * scorer.texts(rewrites)).sum(1).mean()
+        states = (scorer.texts(captions, pooled=False) * scorer.texts(rewrites, pooled=False)).sum(1).mean()
         items = [Item(kind, image, caption, rewrite) for caption, rewrite, image in triples]
         accuracy = score_items(scorer, items, mean_image=False)[0]["all"].accuracy
         print(f"{kind:<26} {len(triples):>5} {cosine.item():>11.4f} {states.item():>12.4f} {accuracy:>7.1f}%")

@@ -147,14 +147,15 @@ class Scorer:
         return torch.cat([words.new_tensor([self.dictionary.bos()]), words])
 
     @torch.no_grad()
-    def texts(self, texts):
+    def texts(self, texts, pooled: bool = True):
+        """Normalised embeddings of ``texts``, in order; ``pooled=False``: of what the pooler reads."""
+        read = self.model.pooled_text if pooled else self.model.pooling_input
         out = []
         for start in range(0, len(texts), self.batch_size):
             batch = [self.tokens(t) for t in texts[start:start + self.batch_size]]
             states, _, extra = self.model.extract_features(
                 data_utils.collate_tokens(batch, self.dictionary.pad()).to(self.device))
-            pooled = self.model.pooled_text(states, extra["padding_mask"])
-            out.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu())
+            out.append(torch.nn.functional.normalize(read(states, extra["padding_mask"]).float(), dim=-1).cpu())
         return torch.cat(out) if out else torch.zeros(0)
 
 

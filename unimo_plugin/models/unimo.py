@@ -444,14 +444,15 @@ class UnimoModel(BaseFairseqModel):
     def pooled_text(self, text_states: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """FC + ReLU on ``<s>`` (or on the mean of the real positions, ``--pooling mean``): the sentence
         representation. ``padding_mask``: (B, T), True at padding (default: none padded)."""
-        return self.text_pooler(self._pooling_input(text_states, padding_mask))
+        return self.text_pooler(self.pooling_input(text_states, padding_mask))
 
     def pooled_image(self, image_states: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """FC + ReLU on ``[IMG]`` (or on the mean of ``[IMG]`` and the real regions, ``--pooling mean``): the
         image representation. ``padding_mask``: (B, R + 1), True at padded regions (default: none padded)."""
-        return self.image_pooler(self._pooling_input(image_states, padding_mask))
+        return self.image_pooler(self.pooling_input(image_states, padding_mask))
 
-    def _pooling_input(self, states, padding_mask):
+    def pooling_input(self, states: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """What a pooler reads: the first state, or the mean of the real ones (``--pooling mean``)."""
         if self.cfg.pooling == "first":
             return states[:, 0]
         if padding_mask is None:
