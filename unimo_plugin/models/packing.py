@@ -37,9 +37,12 @@ def distinct(*tensors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return arange, arange
     prints = []
     for t in tensors:
-        # Integer sums of the items' bytes: exact, so equal items get equal prints whatever order the sum
-        # runs in (a float matmul does not: BLAS sums some rows in another order, last bits differ).
-        raw = t.reshape(n, -1).contiguous().view(torch.uint8).long()
+        # Integer sums of the items' bits, read as 16-bit words (bytes for 1-byte types): exact, so equal
+        # items get equal prints whatever order the sum runs in (a float matmul does not: BLAS sums some
+        # rows in another order, last bits differ); words rather than bytes halve the int64 copies, and
+        # the sums stay far from overflow for rows of up to millions of words.
+        word = torch.uint8 if t.element_size() == 1 else torch.int16
+        raw = t.reshape(n, -1).contiguous().view(word).long()
         if raw.size(1):
             position = torch.arange(1, raw.size(1) + 1, device=device)
             prints += [raw.sum(1), (raw * position).sum(1), (raw * (position * position % 65521)).sum(1)]
