@@ -121,9 +121,9 @@ def _exchanges(text, views, vocabulary, counted):
                                vocabulary.object_form(keys[0], second.tag)), "noun"))
     exchanges = []
     for one, other, kind_type in edits:
-        first, second = sorted([one, other])
-        if second[0] >= first[1]:  # the two edits do not overlap
-            exchanges.append(_exchange(text, first, second, kind_type))
+        earlier, later = sorted([one, other])
+        if later[0] >= earlier[1]:  # the two edits do not overlap
+            exchanges.append(_exchange(text, earlier, later, kind_type))
     return exchanges
 
 
