@@ -1,5 +1,6 @@
 """--cmcl-hard-weight through the pretraining criterion on a real pair batch: the term is logged at any
-weight, enters the loss only with a weight, and equals hard_negative_loss of the batch's embeddings."""
+weight, enters the loss only with a weight (and from --cmcl-hard-start-update on, by the update count
+fairseq's task sets on the model), and equals hard_negative_loss of the batch's embeddings."""
 import pytest
 import torch
 
@@ -10,7 +11,7 @@ from unimo_plugin.testing import synthetic_corpora
 from unimo_plugin.testing.tiny_models import build_unimo
 
 
-def test_hard_negative_term_is_logged_and_weighted(tmp_path):
+def _pair_batch_and_model(tmp_path):
     synthetic_corpora.build(str(tmp_path), synthetic_corpora.dictionary())
     task = UnimoPretrainTask.setup_task(UnimoPretrainConfig(data=str(tmp_path), seed=1, cmcl_negatives=2))
     task.load_dataset("train")
@@ -20,11 +21,20 @@ def test_hard_negative_term_is_logged_and_weighted(tmp_path):
                         num_region_classes=synthetic_corpora.NUM_CLASSES, max_positions=256, dropout=0.0,
                         attention_dropout=0.0).eval()
     batch = mix.collater([mix[i] for i in range(len(mix)) if mix[i]["corpus"] == "pair"][:4])
+    return task, model, batch
+
+
+def _run(task, model, batch, weight, start=0):
+    config = UnimoPretrainCriterionConfig(cmcl_hard_weight=weight, cmcl_hard_start_update=start)
+    with torch.no_grad():
+        return UnimoPretrainCriterion(config, task)(model, batch)
+
+
+def test_hard_negative_term_is_logged_and_weighted(tmp_path):
+    task, model, batch = _pair_batch_and_model(tmp_path)
 
     def run(weight):
-        criterion = UnimoPretrainCriterion(UnimoPretrainCriterionConfig(cmcl_hard_weight=weight), task)
-        with torch.no_grad():
-            return criterion(model, batch)
+        return _run(task, model, batch, weight)
 
     loss0, _, log0 = run(0.0)
     loss3, _, log3 = run(3.0)
@@ -36,3 +46,14 @@ def test_hard_negative_term_is_logged_and_weighted(tmp_path):
     assert hard > 0 and log0["cmcl_hard_chance"].item() == pytest.approx(chance, rel=1e-5)
     assert loss3.item() == pytest.approx(loss0.item() + 3.0 * hard, rel=1e-5)
     assert set(log0) == set(log3)
+
+
+def test_hard_negative_term_starts_at_its_update(tmp_path):
+    task, model, batch = _pair_batch_and_model(tmp_path)
+    unweighted, _, log = _run(task, model, batch, 0.0)
+    hard = log["cmcl_hard_loss"].item() / log["cmcl_hard_count"]
+    for update, expected in ((0, unweighted.item()), (99, unweighted.item()), (100, unweighted.item() + 3.0 * hard)):
+        model.set_num_updates(update)
+        loss, _, log = _run(task, model, batch, 3.0, start=100)
+        assert loss.item() == pytest.approx(expected, rel=1e-5), update
+        assert log["cmcl_hard_loss"].item() / log["cmcl_hard_count"] == pytest.approx(hard, rel=1e-5)

@@ -48,6 +48,10 @@ class UnimoPretrainCriterionConfig(FairseqDataclass):
         default=0.0,
         metadata={"help": "weight of a second CMCL term that scores each pair against its own hard negatives alone "
                           "(rewrites, retrieved sentences), not among the batch's in-batch negatives"})
+    cmcl_hard_start_update: int = field(
+        default=0,
+        metadata={"help": "update from which --cmcl-hard-weight applies (the term is logged from the start): "
+                          "before in-batch CMCL tells images apart the term sits at chance"})
 
 
 def _empty_log(sample, device):
@@ -88,7 +92,8 @@ class UnimoPretrainCriterion(FairseqCriterion):
             self._region_losses(extra, sample, parts, log)
         if "cmcl_image" in extra:
             self._cmcl_loss(extra, cmcl, model.training, parts, log)
-            self._hard_negative_loss(extra, cmcl, parts, log, self.cfg.cmcl_hard_weight > 0)
+            weighted = self.cfg.cmcl_hard_weight > 0 and model.num_updates >= self.cfg.cmcl_hard_start_update
+            self._hard_negative_loss(extra, cmcl, parts, log, weighted)
         weights = {"mlm": self.cfg.mlm_weight, "seq2seq": self.cfg.seq2seq_weight,
                    "mrm_feat": self.cfg.region_feature_weight, "mrm_cls": self.cfg.region_class_weight,
                    "cmcl": self.cfg.cmcl_weight, "cmcl_hard": self.cfg.cmcl_hard_weight}

@@ -131,6 +131,13 @@ class UnimoModel(BaseFairseqModel):
         mark_weight_decay_exemptions(self)
         # fairseq's SequenceGenerator reads model.encoder / model.decoder: views over these same weights
         self._generation_views = (UnimoEncoder(self), UnimoDecoder(self))
+        self.num_updates = 0
+
+    def set_num_updates(self, num_updates):
+        """Keeps the update count that fairseq's task sets before every training step (and a restore
+        sets from the checkpoint): the pretraining criterion schedules its hard-negative term by it."""
+        super().set_num_updates(num_updates)
+        self.num_updates = num_updates
 
     @property
     def encoder(self) -> UnimoEncoder:
