@@ -61,7 +61,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]  # this repository's unimo_plugin, and pretrain_runs beside
-from pretrain_runs import DEMO, log_records, read_log, single_thread_env, train, train_command  # noqa: E402,F401
+from pretrain_runs import DEMO, read_log, single_thread_env, train, train_command  # noqa: E402
 
 # name -> (label, --cmcl-select)
 RECIPES = {
