@@ -9,7 +9,8 @@ from unimo_plugin.testing.commands import REPO_ROOT
 
 _spec = importlib.util.spec_from_file_location("cmcl_ablation", os.path.join(REPO_ROOT, "benchmarks", "cmcl_ablation.py"))
 ablation = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ablation)
+_spec.loader.exec_module(ablation)  # puts benchmarks/ on sys.path, for pretrain_runs beside it
+import pretrain_runs  # noqa: E402
 
 
 def test_paraphrases_are_the_other_captions_of_the_same_image():
@@ -38,7 +39,7 @@ def test_log_records_and_run_figures():
            "2026-12-02 | INFO | fairseq_cli.train | done training",
            '2026-12-02 | INFO | train_inner | {"epoch": 1, "num_updates": "100", "cmcl_loss": "3.5", '
            '"cmcl_chance": "4.86"}']
-    records = list(ablation.log_records(log))
+    records = list(pretrain_runs.log_records(log))
     assert [r["num_updates"] for r in records] == ["50", "100"]
     comp = {"missing": 0, "categories": {
         "replace-att": {"items": 10, "accuracy": 60.0, "mean_image_accuracy": 50.0},
