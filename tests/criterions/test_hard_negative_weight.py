@@ -32,12 +32,8 @@ def _run(task, model, batch, weight, start=0):
 
 def test_hard_negative_term_is_logged_and_weighted(tmp_path):
     task, model, batch = _pair_batch_and_model(tmp_path)
-
-    def run(weight):
-        return _run(task, model, batch, weight)
-
-    loss0, _, log0 = run(0.0)
-    loss3, _, log3 = run(3.0)
+    loss0, _, log0 = _run(task, model, batch, 0.0)
+    loss3, _, log3 = _run(task, model, batch, 3.0)
     assert log0["cmcl_hard_count"] == log3["cmcl_hard_count"] == 4  # every synthetic pair has 2 rewrites
     hard = log0["cmcl_hard_loss"].item() / log0["cmcl_hard_count"]
     cmcl = CmclBatch.of(batch["cmcl"])  # each pair: itself and its paraphrases against its 2 rewrites
